@@ -1,0 +1,57 @@
+//! The `adminstats` binary: parses the command line and hands each subcommand to the crate that owns
+//! it. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod export;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "adminstats",
+    version,
+    about = "Per-user activity statistics, wire-compatible with Lark's admin_user_stats"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pull statistics from any server that speaks the API (ours or Lark's) into CSV, JSONL or Parquet.
+    Export(export::ExportArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Export(args) => export::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
