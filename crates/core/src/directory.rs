@@ -1,0 +1,648 @@
+//! The organisation file (directory.md): tenants, departments, users and apps, validated and indexed.
+//!
+//! A [`Directory`] is immutable once built; a reload builds a new one and swaps it in whole.
+//! Users are kept sorted by `open_id`, which is the order of every listing, so a user's index is also
+//! its position in that order.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::calendar::{parse_rfc3339_ms, Day, Geo};
+
+/// Scopes the directory may grant (anything else is a typo worth refusing).
+pub const KNOWN_SCOPES: [&str; 3] =
+    ["admin:admin_user_stat:readonly", "admin:admin_dept_stat:readonly", "contact:user.employee_id:readonly"];
+
+/// Why a directory was refused: the path of the first offending entry and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct DirectoryError {
+    /// Where, e.g. `tenants[0].users[17].department_id`.
+    pub path: String,
+    /// What, e.g. `unknown department "D99"`.
+    pub problem: String,
+}
+
+fn err<T>(path: impl Into<String>, problem: impl Into<String>) -> Result<T, DirectoryError> {
+    Err(DirectoryError { path: path.into(), problem: problem.into() })
+}
+
+/// Every tenant the instance serves, with lookups by tenant key, app id and ingest token.
+#[derive(Debug, Default)]
+pub struct Directory {
+    pub tenants: Vec<Tenant>,
+    by_key: HashMap<String, usize>,
+    by_app_id: HashMap<String, (usize, usize)>,
+    by_ingest_token: HashMap<String, usize>,
+}
+
+/// One tenant (an organisation).
+#[derive(Debug)]
+pub struct Tenant {
+    pub key: String,
+    pub name: String,
+    pub geo: Geo,
+    pub cross_geo: Vec<Geo>,
+    pub ingest_token: String,
+    pub departments: Vec<Department>,
+    /// Sorted by `open_id`.
+    pub users: Vec<User>,
+    pub apps: Vec<App>,
+    dept_by_id: HashMap<String, u32>,
+    dept_by_open_id: HashMap<String, u32>,
+    user_by_open_id: HashMap<String, u32>,
+    user_by_union_id: HashMap<String, u32>,
+    user_by_user_id: HashMap<String, u32>,
+}
+
+/// A department below the implicit root `"0"`.
+#[derive(Debug)]
+pub struct Department {
+    pub department_id: String,
+    pub open_department_id: String,
+    pub name: String,
+    /// `None` for a top-level department (parent `"0"`).
+    pub parent: Option<u32>,
+    /// Names from the top-level department down to this one, `/`-joined.
+    pub path: String,
+    /// This department and every department above it, bottom-up.
+    pub ancestors: Vec<u32>,
+}
+
+/// Which department, the root being `None`.
+pub type DeptRef = Option<u32>;
+
+/// A user of a tenant.
+#[derive(Debug)]
+pub struct User {
+    pub open_id: String,
+    pub union_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub department: DeptRef,
+    pub create_ms: i64,
+    pub register_ms: Option<i64>,
+    pub leave_ms: Option<i64>,
+    /// Local date of `create_ms`: the first day the user has a row.
+    pub first_day: Day,
+    /// Local date of `leave_ms`: the last day the user has a row.
+    pub last_day: Option<Day>,
+    /// Local date of `register_ms`: from this day on, `user_active_flag` is 1.
+    pub register_day: Option<Day>,
+}
+
+impl User {
+    /// Whether the user has a row on `day` (events.md, "Which rows exist").
+    pub fn has_row_on(&self, day: Day) -> bool {
+        self.first_day <= day && self.last_day.is_none_or(|l| day <= l)
+    }
+}
+
+/// The kind of an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppType {
+    /// 企业自建应用: may read statistics.
+    Custom,
+    /// 应用商店应用: may not.
+    Store,
+}
+
+/// An app of a tenant: credentials, scopes and data scope.
+#[derive(Debug)]
+pub struct App {
+    pub app_id: String,
+    pub app_secret: String,
+    pub app_type: AppType,
+    pub scopes: Vec<String>,
+    /// Departments whose subtrees the app may read; `None` is the root (the whole tenant).
+    pub data_scope: Vec<DeptRef>,
+    /// Indices of the users in the data scope, ascending (so in `open_id` order).
+    pub scope_users: Vec<u32>,
+}
+
+impl App {
+    /// Whether the app was granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// How a request names a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserIdType {
+    OpenId,
+    UnionId,
+    UserId,
+}
+
+impl UserIdType {
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open_id" => Some(Self::OpenId),
+            "union_id" => Some(Self::UnionId),
+            "user_id" => Some(Self::UserId),
+            _ => None,
+        }
+    }
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenId => "open_id",
+            Self::UnionId => "union_id",
+            Self::UserId => "user_id",
+        }
+    }
+}
+
+/// How a request names a department.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeptIdType {
+    DepartmentId,
+    OpenDepartmentId,
+}
+
+impl DeptIdType {
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "department_id" => Some(Self::DepartmentId),
+            "open_department_id" => Some(Self::OpenDepartmentId),
+            _ => None,
+        }
+    }
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DepartmentId => "department_id",
+            Self::OpenDepartmentId => "open_department_id",
+        }
+    }
+}
+
+impl Tenant {
+    /// The user named `id` in the form `kind`.
+    pub fn find_user(&self, kind: UserIdType, id: &str) -> Option<u32> {
+        let map = match kind {
+            UserIdType::OpenId => &self.user_by_open_id,
+            UserIdType::UnionId => &self.user_by_union_id,
+            UserIdType::UserId => &self.user_by_user_id,
+        };
+        map.get(id).copied()
+    }
+
+    /// The department named `id` in the form `kind`; `"0"` is the root in both forms.
+    pub fn find_department(&self, kind: DeptIdType, id: &str) -> Option<DeptRef> {
+        if id == "0" {
+            return Some(None);
+        }
+        let map = match kind {
+            DeptIdType::DepartmentId => &self.dept_by_id,
+            DeptIdType::OpenDepartmentId => &self.dept_by_open_id,
+        };
+        map.get(id).map(|&d| Some(d))
+    }
+
+    /// Whether department `inner` lies in the subtree of `outer` (itself included).
+    pub fn dept_within(&self, inner: DeptRef, outer: DeptRef) -> bool {
+        match (inner, outer) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(i), Some(o)) => self.departments[i as usize].ancestors.contains(&o),
+        }
+    }
+
+    /// Whether department `d` lies inside the app's data scope.
+    pub fn dept_in_scope(&self, app: &App, d: DeptRef) -> bool {
+        app.data_scope.iter().any(|&s| self.dept_within(d, s))
+    }
+
+    /// The user's id of the given kind.
+    pub fn user_id_of(&self, user: &User, kind: UserIdType) -> String {
+        match kind {
+            UserIdType::OpenId => user.open_id.clone(),
+            UserIdType::UnionId => user.union_id.clone(),
+            UserIdType::UserId => user.user_id.clone(),
+        }
+    }
+
+    /// The name and path of a user's department (`""` for the root).
+    pub fn department_name_path(&self, d: DeptRef) -> (&str, &str) {
+        match d {
+            None => ("", ""),
+            Some(i) => {
+                let dept = &self.departments[i as usize];
+                (&dept.name, &dept.path)
+            }
+        }
+    }
+}
+
+impl Directory {
+    /// Parses and validates a directory file.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] naming the first offending entry.
+    pub fn parse(text: &str) -> Result<Directory, DirectoryError> {
+        let root: Value = serde_json::from_str(text).map_err(|e| DirectoryError {
+            path: "(file)".into(),
+            problem: format!("not valid JSON: {e}"),
+        })?;
+        let root = obj(&root, "(file)")?;
+        let tenants = arr(req(root, "tenants", "")?, "tenants")?;
+        let mut dir = Directory::default();
+        let mut app_ids: HashMap<String, ()> = HashMap::new();
+        for (ti, t) in tenants.iter().enumerate() {
+            let p = format!("tenants[{ti}]");
+            let tenant = parse_tenant(t, &p, &mut app_ids)?;
+            if dir.by_key.insert(tenant.key.clone(), ti).is_some() {
+                return err(format!("{p}.tenant_key"), format!("tenant_key {:?} is used twice", tenant.key));
+            }
+            if dir.by_ingest_token.insert(tenant.ingest_token.clone(), ti).is_some() {
+                return err(format!("{p}.ingest_token"), "ingest_token is shared with another tenant");
+            }
+            for (ai, a) in tenant.apps.iter().enumerate() {
+                dir.by_app_id.insert(a.app_id.clone(), (ti, ai));
+            }
+            dir.tenants.push(tenant);
+        }
+        Ok(dir)
+    }
+
+    /// The tenant with this key.
+    pub fn tenant(&self, key: &str) -> Option<&Tenant> {
+        self.by_key.get(key).map(|&i| &self.tenants[i])
+    }
+
+    /// The tenant whose ingest token this is.
+    pub fn tenant_by_ingest_token(&self, token: &str) -> Option<&Tenant> {
+        self.by_ingest_token.get(token).map(|&i| &self.tenants[i])
+    }
+
+    /// The app with this id, and its tenant.
+    pub fn app(&self, app_id: &str) -> Option<(&Tenant, &App)> {
+        self.by_app_id.get(app_id).map(|&(t, a)| (&self.tenants[t], &self.tenants[t].apps[a]))
+    }
+}
+
+fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, DirectoryError> {
+    v.as_object().map_or_else(|| err(path, "expected an object"), Ok)
+}
+
+fn arr<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, DirectoryError> {
+    v.as_array().map_or_else(|| err(path, "expected an array"), Ok)
+}
+
+fn req<'a>(o: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a Value, DirectoryError> {
+    match o.get(key) {
+        Some(v) if !v.is_null() => Ok(v),
+        _ => err(join(path, key), "required field is missing"),
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn string(o: &Map<String, Value>, key: &str, path: &str) -> Result<String, DirectoryError> {
+    match req(o, key, path)? {
+        Value::String(s) => Ok(s.clone()),
+        _ => err(join(path, key), "expected a string"),
+    }
+}
+
+fn nonempty(o: &Map<String, Value>, key: &str, path: &str) -> Result<String, DirectoryError> {
+    let s = string(o, key, path)?;
+    if s.is_empty() {
+        return err(join(path, key), "must not be empty");
+    }
+    Ok(s)
+}
+
+fn time_field(o: &Map<String, Value>, key: &str, path: &str, nullable: bool) -> Result<Option<i64>, DirectoryError> {
+    match o.get(key) {
+        None | Some(Value::Null) if nullable => Ok(None),
+        None | Some(Value::Null) => err(join(path, key), "required field is missing"),
+        Some(Value::String(s)) => parse_rfc3339_ms(s).map(Some).or_else(|e| err(join(path, key), e)),
+        Some(_) => err(join(path, key), "expected an RFC 3339 time string"),
+    }
+}
+
+fn prefixed_hex(s: &str, prefix: &str, lower_only: bool) -> bool {
+    s.strip_prefix(prefix).is_some_and(|h| {
+        h.len() == 32 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c) || (!lower_only && (b'A'..=b'F').contains(&c)))
+    })
+}
+
+fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result<Tenant, DirectoryError> {
+    let o = obj(v, p)?;
+    let key = string(o, "tenant_key", p)?;
+    if key.is_empty() || key.len() > 64 || !key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+        return err(join(p, "tenant_key"), format!("{key:?} must match [A-Za-z0-9_-]{{1,64}}"));
+    }
+    let name = match o.get("name") {
+        None | Some(Value::Null) => key.clone(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return err(join(p, "name"), "expected a string"),
+    };
+    let geo_s = string(o, "geo", p)?;
+    let geo: Geo = geo_s.parse().or_else(|e: crate::calendar::UnknownGeo| err(join(p, "geo"), e.to_string()))?;
+    let mut cross_geo = Vec::new();
+    if let Some(cg) = o.get("cross_geo").filter(|v| !v.is_null()) {
+        for (i, g) in arr(cg, &join(p, "cross_geo"))?.iter().enumerate() {
+            let gp = format!("{p}.cross_geo[{i}]");
+            let s = g.as_str().map_or_else(|| err(&gp, "expected a string"), Ok)?;
+            cross_geo.push(s.parse().or_else(|e: crate::calendar::UnknownGeo| err(&gp, e.to_string()))?);
+        }
+    }
+    let ingest_token = string(o, "ingest_token", p)?;
+    if ingest_token.chars().count() < 16 {
+        return err(join(p, "ingest_token"), "must be at least 16 characters");
+    }
+
+    // Departments: ids first, then parents, then cycles and paths.
+    let mut departments = Vec::new();
+    let mut dept_by_id = HashMap::new();
+    let mut dept_by_open_id = HashMap::new();
+    let mut parent_ids = Vec::new();
+    let depts = match o.get("departments") {
+        None | Some(Value::Null) => &[][..],
+        Some(v) => arr(v, &join(p, "departments"))?.as_slice(),
+    };
+    for (i, d) in depts.iter().enumerate() {
+        let dp = format!("{p}.departments[{i}]");
+        let d = obj(d, &dp)?;
+        let department_id = nonempty(d, "department_id", &dp)?;
+        if department_id == "0" {
+            return err(join(&dp, "department_id"), "\"0\" is the implicit root and cannot be listed");
+        }
+        let open_department_id = string(d, "open_department_id", &dp)?;
+        if !prefixed_hex(&open_department_id, "od-", true) {
+            return err(
+                join(&dp, "open_department_id"),
+                format!("{open_department_id:?} must be \"od-\" followed by 32 lowercase hex digits"),
+            );
+        }
+        let name = string(d, "name", &dp)?;
+        let parent = string(d, "parent_department_id", &dp)?;
+        let idx = departments.len() as u32;
+        if dept_by_id.insert(department_id.clone(), idx).is_some() {
+            return err(join(&dp, "department_id"), format!("duplicate department_id {department_id:?}"));
+        }
+        if dept_by_open_id.insert(open_department_id.clone(), idx).is_some() {
+            return err(join(&dp, "open_department_id"), format!("duplicate open_department_id {open_department_id:?}"));
+        }
+        parent_ids.push(parent);
+        departments.push(Department {
+            department_id,
+            open_department_id,
+            name,
+            parent: None,
+            path: String::new(),
+            ancestors: Vec::new(),
+        });
+    }
+    for (i, parent) in parent_ids.iter().enumerate() {
+        if parent != "0" {
+            match dept_by_id.get(parent) {
+                Some(&pi) => departments[i].parent = Some(pi),
+                None => {
+                    return err(
+                        format!("{p}.departments[{i}].parent_department_id"),
+                        format!("unknown department {parent:?}"),
+                    )
+                }
+            }
+        }
+    }
+    for i in 0..departments.len() {
+        let mut ancestors = vec![i as u32];
+        let mut cur = departments[i].parent;
+        while let Some(c) = cur {
+            if ancestors.contains(&c) {
+                return err(
+                    format!("{p}.departments[{i}].parent_department_id"),
+                    format!("department {:?} is its own ancestor (the tree has a cycle)", departments[i].department_id),
+                );
+            }
+            ancestors.push(c);
+            cur = departments[c as usize].parent;
+        }
+        let path = ancestors.iter().rev().map(|&a| departments[a as usize].name.as_str()).collect::<Vec<_>>().join("/");
+        departments[i].ancestors = ancestors;
+        departments[i].path = path;
+    }
+    let find_dept = |id: &str| -> Option<DeptRef> { if id == "0" { Some(None) } else { dept_by_id.get(id).map(|&d| Some(d)) } };
+
+    // Users.
+    let mut users = Vec::new();
+    let mut seen_open = HashMap::new();
+    let mut seen_union = HashMap::new();
+    let mut seen_user = HashMap::new();
+    let list = match o.get("users") {
+        None | Some(Value::Null) => &[][..],
+        Some(v) => arr(v, &join(p, "users"))?.as_slice(),
+    };
+    for (i, u) in list.iter().enumerate() {
+        let up = format!("{p}.users[{i}]");
+        let u = obj(u, &up)?;
+        let open_id = string(u, "open_id", &up)?;
+        if !prefixed_hex(&open_id, "ou_", false) {
+            return err(join(&up, "open_id"), format!("{open_id:?} must be \"ou_\" followed by 32 hex digits"));
+        }
+        let union_id = string(u, "union_id", &up)?;
+        if !prefixed_hex(&union_id, "on_", false) {
+            return err(join(&up, "union_id"), format!("{union_id:?} must be \"on_\" followed by 32 hex digits"));
+        }
+        let user_id = nonempty(u, "user_id", &up)?;
+        if seen_open.insert(open_id.clone(), ()).is_some() {
+            return err(join(&up, "open_id"), format!("duplicate open_id {open_id:?}"));
+        }
+        if seen_union.insert(union_id.clone(), ()).is_some() {
+            return err(join(&up, "union_id"), format!("duplicate union_id {union_id:?}"));
+        }
+        if seen_user.insert(user_id.clone(), ()).is_some() {
+            return err(join(&up, "user_id"), format!("duplicate user_id {user_id:?}"));
+        }
+        let name = string(u, "name", &up)?;
+        let dept_id = string(u, "department_id", &up)?;
+        let department =
+            find_dept(&dept_id).map_or_else(|| err(join(&up, "department_id"), format!("unknown department {dept_id:?}")), Ok)?;
+        let create_ms = time_field(u, "create_time", &up, false)?.unwrap_or_default();
+        let register_ms = time_field(u, "register_time", &up, true)?;
+        let leave_ms = time_field(u, "leave_time", &up, true)?;
+        users.push(User {
+            open_id,
+            union_id,
+            user_id,
+            name,
+            department,
+            create_ms,
+            register_ms,
+            leave_ms,
+            first_day: Day::of_instant(create_ms, geo),
+            last_day: leave_ms.map(|l| Day::of_instant(l, geo)),
+            register_day: register_ms.map(|r| Day::of_instant(r, geo)),
+        });
+    }
+    users.sort_by(|a, b| a.open_id.cmp(&b.open_id));
+    let mut user_by_open_id = HashMap::with_capacity(users.len());
+    let mut user_by_union_id = HashMap::with_capacity(users.len());
+    let mut user_by_user_id = HashMap::with_capacity(users.len());
+    for (i, u) in users.iter().enumerate() {
+        user_by_open_id.insert(u.open_id.clone(), i as u32);
+        user_by_union_id.insert(u.union_id.clone(), i as u32);
+        user_by_user_id.insert(u.user_id.clone(), i as u32);
+    }
+
+    let mut tenant = Tenant {
+        key,
+        name,
+        geo,
+        cross_geo,
+        ingest_token,
+        departments,
+        users,
+        apps: Vec::new(),
+        dept_by_id,
+        dept_by_open_id,
+        user_by_open_id,
+        user_by_union_id,
+        user_by_user_id,
+    };
+
+    // Apps.
+    let list = match o.get("apps") {
+        None | Some(Value::Null) => &[][..],
+        Some(v) => arr(v, &join(p, "apps"))?.as_slice(),
+    };
+    for (i, a) in list.iter().enumerate() {
+        let ap = format!("{p}.apps[{i}]");
+        let a = obj(a, &ap)?;
+        let app_id = nonempty(a, "app_id", &ap)?;
+        if app_ids.insert(app_id.clone(), ()).is_some() {
+            return err(join(&ap, "app_id"), format!("app_id {app_id:?} is used twice"));
+        }
+        let app_secret = nonempty(a, "app_secret", &ap)?;
+        let app_type = match string(a, "app_type", &ap)?.as_str() {
+            "custom" => AppType::Custom,
+            "store" => AppType::Store,
+            other => return err(join(&ap, "app_type"), format!("unknown app_type {other:?} (expected custom or store)")),
+        };
+        let mut scopes = Vec::new();
+        if let Some(s) = a.get("scopes").filter(|v| !v.is_null()) {
+            for (si, s) in arr(s, &join(&ap, "scopes"))?.iter().enumerate() {
+                let sp = format!("{ap}.scopes[{si}]");
+                let s = s.as_str().map_or_else(|| err(&sp, "expected a string"), Ok)?;
+                if !KNOWN_SCOPES.contains(&s) {
+                    return err(sp, format!("unknown scope {s:?} (known: {})", KNOWN_SCOPES.join(", ")));
+                }
+                scopes.push(s.to_owned());
+            }
+        }
+        let mut data_scope = Vec::new();
+        if let Some(s) = a.get("data_scope").filter(|v| !v.is_null()) {
+            for (si, d) in arr(s, &join(&ap, "data_scope"))?.iter().enumerate() {
+                let sp = format!("{ap}.data_scope[{si}]");
+                let d = d.as_str().map_or_else(|| err(&sp, "expected a department_id string"), Ok)?;
+                let r = tenant.find_department(DeptIdType::DepartmentId, d);
+                data_scope.push(r.map_or_else(|| err(&sp, format!("unknown department {d:?}")), Ok)?);
+            }
+        }
+        let mut app = App { app_id, app_secret, app_type, scopes, data_scope, scope_users: Vec::new() };
+        app.scope_users = (0..tenant.users.len() as u32)
+            .filter(|&u| tenant.dept_in_scope(&app, tenant.users[u as usize].department))
+            .collect();
+        tenant.apps.push(app);
+    }
+    Ok(tenant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(n: u32) -> String {
+        format!("{n:032x}")
+    }
+
+    fn sample() -> Value {
+        serde_json::json!({"tenants": [{
+            "tenant_key": "acme", "name": "Acme", "geo": "cn", "cross_geo": ["sg"],
+            "ingest_token": "ingest-secret-acme",
+            "departments": [
+                {"department_id": "D10", "open_department_id": format!("od-{}", hex(10)), "name": "Engineering", "parent_department_id": "0"},
+                {"department_id": "D11", "open_department_id": format!("od-{}", hex(11)), "name": "Platform", "parent_department_id": "D10"},
+                {"department_id": "D20", "open_department_id": format!("od-{}", hex(20)), "name": "Sales", "parent_department_id": "0"}
+            ],
+            "users": [
+                {"open_id": format!("ou_{}", hex(2)), "union_id": format!("on_{}", hex(2)), "user_id": "e2", "name": "B",
+                 "department_id": "D11", "create_time": "2024-09-04T11:17:55+08:00", "register_time": null, "leave_time": null},
+                {"open_id": format!("ou_{}", hex(1)), "union_id": format!("on_{}", hex(1)), "user_id": "e1", "name": "A",
+                 "department_id": "0", "create_time": "2024-09-04T11:17:55+08:00", "register_time": "2024-09-04T11:18:32+08:00", "leave_time": null},
+                {"open_id": format!("ou_{}", hex(3)), "union_id": format!("on_{}", hex(3)), "user_id": "e3", "name": "C",
+                 "department_id": "D20", "create_time": "2024-09-04T11:17:55+08:00", "register_time": null, "leave_time": "2026-11-20T23:00:00+08:00"}
+            ],
+            "apps": [
+                {"app_id": "cli_all", "app_secret": "s", "app_type": "custom", "scopes": ["admin:admin_user_stat:readonly"], "data_scope": ["0"]},
+                {"app_id": "cli_eng", "app_secret": "s", "app_type": "custom", "scopes": [], "data_scope": ["D10"]}
+            ]
+        }]})
+    }
+
+    fn refused(mutate: impl FnOnce(&mut Value)) -> String {
+        let mut v = sample();
+        mutate(&mut v);
+        Directory::parse(&v.to_string()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_valid_directory_is_indexed() {
+        let d = Directory::parse(&sample().to_string()).unwrap();
+        let t = d.tenant("acme").unwrap();
+        assert_eq!(t.users[0].user_id, "e1", "users are sorted by open_id");
+        assert_eq!(t.departments[1].path, "Engineering/Platform");
+        let (_, eng) = d.app("cli_eng").unwrap();
+        assert_eq!(eng.scope_users, vec![1]);
+        let (_, all) = d.app("cli_all").unwrap();
+        assert_eq!(all.scope_users, vec![0, 1, 2]);
+        let d10 = t.find_department(DeptIdType::DepartmentId, "D10").unwrap();
+        let d11 = t.find_department(DeptIdType::OpenDepartmentId, &format!("od-{}", hex(11))).unwrap();
+        assert!(t.dept_in_scope(eng, d11));
+        assert!(t.dept_in_scope(eng, d10));
+        assert!(!t.dept_in_scope(eng, None), "the parent of a scoped department is outside the scope");
+        assert_eq!(t.users[2].last_day.unwrap().to_string(), "2026-11-20");
+        assert!(d.tenant_by_ingest_token("ingest-secret-acme").is_some());
+    }
+
+    #[test]
+    fn refusals_name_the_entry() {
+        assert_eq!(
+            refused(|v| v["tenants"][0]["users"][1]["department_id"] = "D99".into()),
+            "tenants[0].users[1].department_id: unknown department \"D99\""
+        );
+        assert!(refused(|v| v["tenants"][0]["departments"][0]["parent_department_id"] = "D11".into()).contains("cycle"));
+        assert!(refused(|v| v["tenants"][0]["geo"] = "eu".into()).starts_with("tenants[0].geo: unknown geo"));
+        assert!(refused(|v| v["tenants"][0]["users"][1]["user_id"] = "e2".into()).contains("duplicate user_id"));
+        assert!(refused(|v| v["tenants"][0]["users"][0]["create_time"] = "yesterday".into()).contains("RFC 3339"));
+        assert!(refused(|v| v["tenants"][0]["apps"][0]["scopes"][0] = "admin:all".into()).contains("unknown scope"));
+        assert!(refused(|v| v["tenants"][0]["apps"][0]["app_type"] = "bot".into()).contains("unknown app_type"));
+        assert!(refused(|v| v["tenants"][0]["ingest_token"] = "short".into()).contains("at least 16"));
+        assert!(refused(|v| v["tenants"][0]["users"][0]["open_id"] = "ou_x".into()).contains("open_id"));
+        assert!(refused(|v| v["tenants"][0]["departments"][0]["name"] = 5.into()).contains("expected a string"));
+        assert!(refused(|v| v["tenants"][0]["apps"][1]["app_id"] = "cli_all".into()).contains("used twice"));
+        assert!(refused(|v| {
+            let t = v["tenants"][0].clone();
+            v["tenants"].as_array_mut().unwrap().push(t);
+        })
+        .contains("used twice"));
+        assert!(Directory::parse("{").unwrap_err().to_string().contains("not valid JSON"));
+        assert!(refused(|v| v["tenants"][0].as_object_mut().unwrap().remove("geo").map(drop).unwrap_or(()))
+            .contains("tenants[0].geo: required field is missing"));
+    }
+}
