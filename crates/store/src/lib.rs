@@ -1,1 +1,133 @@
-//! stub
+//! Durable storage for adminstats: the [`Store`] trait, in domain verbs, and [`SqliteStore`].
+//!
+//! The trait is deliberately narrow so that a second backend (PostgreSQL) can stand beside SQLite:
+//! append judged events exactly once, read folded user-days, keep tokens, keep the page-token key.
+//! Every method is blocking; async callers use `spawn_blocking`.
+//!
+//! **Invariant:** [`Store::append_events`] returns only after the events are committed to disk
+//! (`synchronous=FULL`), so an acknowledgement never precedes durability.
+
+mod sqlite;
+
+use adminstats_core::{Day, DayTotals};
+
+pub use sqlite::SqliteStore;
+
+/// The errors of a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory holds a database written by a newer adminstats.
+    #[error(
+        "the database is at schema version {found}, newer than this binary's {supported}; upgrade adminstats"
+    )]
+    TooNew { found: i64, supported: i64 },
+    /// The store is shutting down and takes no more writes.
+    #[error("the store is shutting down")]
+    Closed,
+    /// The transaction holding this write failed and was rolled back (the cause is logged).
+    #[error("the write could not be committed")]
+    CommitFailed,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The file system failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One judged event, ready to be folded into its user's day.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub open_id: String,
+    pub day: Day,
+    pub totals: DayTotals,
+}
+
+/// What [`Store::append_events`] did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Events seen for the first time, now counted and durable.
+    pub accepted: u64,
+    /// Events whose id the tenant already had (earlier, or earlier in this batch): not counted again.
+    pub duplicates: u64,
+}
+
+/// What the store knows of one user on one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserDayFacts {
+    /// The day's folded events, if the user had any.
+    pub totals: Option<DayTotals>,
+    /// The latest event instant at or before the end of the day, on this day or any earlier one.
+    pub last_active_ms: Option<i64>,
+}
+
+/// A tenant access token as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub token: String,
+    pub app_id: String,
+    pub issued_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// Durable storage behind the service.
+pub trait Store: Send + Sync + 'static {
+    /// Folds a tenant's events into their days, each `event_id` at most once per tenant, ever.
+    ///
+    /// # Errors
+    /// A database failure; then nothing of the batch was stored.
+    fn append_events(&self, tenant: &str, events: Vec<NewEvent>) -> Result<AppendOutcome, StoreError>;
+
+    /// Reads the facts of each `(day, open_id)` of a tenant, in the order asked.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError>;
+
+    /// Calls `f` with every stored user-day of a tenant within `[first, last]`, ordered by day then
+    /// `open_id`, without holding them all in memory. `f` returns `false` to stop early.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn scan_user_days(
+        &self,
+        tenant: &str,
+        first: Day,
+        last: Day,
+        f: &mut dyn FnMut(Day, &str, DayTotals) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// The latest event instant of each user of a tenant at or before the end of `day` (only users
+    /// with one).
+    ///
+    /// # Errors
+    /// A database failure.
+    fn last_active_all(&self, tenant: &str, day: Day) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Records a newly issued token.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn save_token(&self, token: &StoredToken) -> Result<(), StoreError>;
+
+    /// Every token still valid at `now_ms`.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn load_tokens(&self, now_ms: i64) -> Result<Vec<StoredToken>, StoreError>;
+
+    /// The 32-byte key that authenticates page tokens: the stored one, or `fresh`, stored now, on
+    /// first use. It is kept forever so that page tokens survive restarts.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn page_token_key(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
+
+    /// Flushes everything and stops taking writes.
+    ///
+    /// # Errors
+    /// A database failure while checkpointing.
+    fn close(&self) -> Result<(), StoreError>;
+}

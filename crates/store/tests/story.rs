@@ -1,0 +1,99 @@
+//! One story, generic over the store, for every backend: what is appended is read back exactly once.
+
+use adminstats_core::{Day, DayTotals, EventKind};
+use adminstats_store::{NewEvent, SqliteStore, Store, StoredToken};
+
+fn ev(id: &str, user: &str, day: Day, kind: EventKind, ts: i64) -> NewEvent {
+    NewEvent { event_id: id.into(), open_id: user.into(), day, totals: DayTotals::of_event(&kind, ts) }
+}
+
+fn story<S: Store>(store: &S) {
+    let d1 = Day::parse("2026-11-20").unwrap();
+    let d0 = d1.plus(-3);
+    let out = store
+        .append_events(
+            "acme",
+            vec![
+                ev("a", "ou_a", d1, EventKind::ImMessageSent { count: 3 }, 1000),
+                ev("b", "ou_a", d1, EventKind::ImMessageSent { count: 2 }, 3000),
+                ev("a", "ou_a", d1, EventKind::ImMessageSent { count: 3 }, 1000),
+                ev(
+                    "c",
+                    "ou_a",
+                    d1,
+                    EventKind::ClientActive {
+                        platform: 0,
+                        os: "android 14".into(),
+                        client: None,
+                        package: 0,
+                        duration_seconds: 5,
+                    },
+                    2000,
+                ),
+                ev("d", "ou_b", d0, EventKind::DocsActive, 500),
+            ],
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.duplicates), (4, 1));
+    // A retried batch counts nothing; another tenant's identical ids are its own.
+    let again = store.append_events("acme", vec![ev("b", "ou_a", d1, EventKind::ImActive, 1)]).unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 1));
+    let other = store.append_events("globex", vec![ev("b", "ou_a", d1, EventKind::ImActive, 1)]).unwrap();
+    assert_eq!(other.accepted, 1);
+
+    let facts =
+        store.user_days("acme", &[(d1, "ou_a"), (d1, "ou_b"), (d0, "ou_a"), (d1.plus(5), "ou_b")]).unwrap();
+    let a = facts[0].totals.as_ref().unwrap();
+    assert_eq!((a.send_messenger_num, a.events, a.max_ts_ms), (5, 3, 3000));
+    assert_eq!(a.active_os(), "'android 14,-'");
+    assert_eq!(facts[1].totals, None);
+    assert_eq!(facts[1].last_active_ms, Some(500), "carried from an earlier day");
+    assert_eq!(facts[2].last_active_ms, None);
+    assert_eq!(facts[3].last_active_ms, Some(500));
+
+    let mut seen = Vec::new();
+    store
+        .scan_user_days("acme", d0, d1, &mut |day, open_id, t| {
+            seen.push((day, open_id.to_owned(), t.os_pairs.len()));
+            true
+        })
+        .unwrap();
+    assert_eq!(seen, vec![(d0, "ou_b".to_owned(), 0), (d1, "ou_a".to_owned(), 1)]);
+    assert_eq!(store.last_active_all("acme", d1).unwrap().len(), 2);
+
+    let tok = StoredToken { token: "t-1".into(), app_id: "cli".into(), issued_at_ms: 1, expires_at_ms: 100 };
+    store.save_token(&tok).unwrap();
+    assert_eq!(store.load_tokens(50).unwrap(), vec![tok]);
+    assert!(store.load_tokens(100).unwrap().is_empty());
+    let k = store.page_token_key([7; 32]).unwrap();
+    assert_eq!(store.page_token_key([9; 32]).unwrap(), k, "the key is kept");
+}
+
+#[test]
+fn sqlite_story_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SqliteStore::open(dir.path()).unwrap();
+        story(&s);
+        s.close().unwrap();
+    }
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let d1 = Day::parse("2026-11-20").unwrap();
+    let facts = s.user_days("acme", &[(d1, "ou_a")]).unwrap();
+    assert_eq!(facts[0].totals.as_ref().unwrap().send_messenger_num, 5, "durable across reopen");
+    assert_eq!(
+        s.append_events("acme", vec![ev("a", "ou_a", d1, EventKind::ImActive, 1)]).unwrap().duplicates,
+        1
+    );
+}
+
+#[test]
+fn refuses_a_newer_database() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let e = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("newer than this binary"), "{e}");
+}
