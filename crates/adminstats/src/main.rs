@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod export;
+mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,12 +21,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the API: ingest events, roll them up, answer admin_user_stats.
+    Serve(serve::ServeArgs),
     /// Pull statistics from any server that speaks the API (ours or Lark's) into CSV, JSONL or Parquet.
     Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
+            Command::Serve(args) => serve::run(args).await,
             Command::Export(args) => export::run(args).await,
         }
     });
@@ -54,4 +59,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }

@@ -107,7 +107,8 @@ impl Day {
         let digits = |r: std::ops::Range<usize>| -> Option<u32> {
             b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
         };
-        let (y, m, d) = (digits(0..4).ok_or_else(bad)?, digits(5..7).ok_or_else(bad)?, digits(8..10).ok_or_else(bad)?);
+        let (y, m, d) =
+            (digits(0..4).ok_or_else(bad)?, digits(5..7).ok_or_else(bad)?, digits(8..10).ok_or_else(bad)?);
         let month = Month::try_from(u8::try_from(m).map_err(|_| bad())?).map_err(|_| bad())?;
         let date = Date::from_calendar_date(y as i32, month, u8::try_from(d).map_err(|_| bad())?)
             .map_err(|_| bad())?;
@@ -252,7 +253,16 @@ mod tests {
     fn dates_parse_strictly() {
         assert_eq!(Day::parse("2026-11-20").unwrap().to_string(), "2026-11-20");
         assert_eq!(Day::parse("2024-02-29").unwrap().to_string(), "2024-02-29");
-        for bad in ["2026-02-30", "2026-2-03", "20260203", "2026-13-01", "2026-00-10", "", "2026-11-2x", "+026-11-20"] {
+        for bad in [
+            "2026-02-30",
+            "2026-2-03",
+            "20260203",
+            "2026-13-01",
+            "2026-00-10",
+            "",
+            "2026-11-2x",
+            "+026-11-20",
+        ] {
             assert!(Day::parse(bad).is_err(), "{bad} accepted");
         }
     }

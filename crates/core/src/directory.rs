@@ -245,10 +245,8 @@ impl Directory {
     /// # Errors
     /// [`DirectoryError`] naming the first offending entry.
     pub fn parse(text: &str) -> Result<Directory, DirectoryError> {
-        let root: Value = serde_json::from_str(text).map_err(|e| DirectoryError {
-            path: "(file)".into(),
-            problem: format!("not valid JSON: {e}"),
-        })?;
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| DirectoryError { path: "(file)".into(), problem: format!("not valid JSON: {e}") })?;
         let root = obj(&root, "(file)")?;
         let tenants = arr(req(root, "tenants", "")?, "tenants")?;
         let mut dir = Directory::default();
@@ -278,6 +276,11 @@ impl Directory {
     /// The tenant whose ingest token this is.
     pub fn tenant_by_ingest_token(&self, token: &str) -> Option<&Tenant> {
         self.by_ingest_token.get(token).map(|&i| &self.tenants[i])
+    }
+
+    /// The indices (tenant, app) of the app with this id.
+    pub fn app_index(&self, app_id: &str) -> Option<(usize, usize)> {
+        self.by_app_id.get(app_id).copied()
     }
 
     /// The app with this id, and its tenant.
@@ -324,7 +327,12 @@ fn nonempty(o: &Map<String, Value>, key: &str, path: &str) -> Result<String, Dir
     Ok(s)
 }
 
-fn time_field(o: &Map<String, Value>, key: &str, path: &str, nullable: bool) -> Result<Option<i64>, DirectoryError> {
+fn time_field(
+    o: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    nullable: bool,
+) -> Result<Option<i64>, DirectoryError> {
     match o.get(key) {
         None | Some(Value::Null) if nullable => Ok(None),
         None | Some(Value::Null) => err(join(path, key), "required field is missing"),
@@ -335,14 +343,22 @@ fn time_field(o: &Map<String, Value>, key: &str, path: &str, nullable: bool) -> 
 
 fn prefixed_hex(s: &str, prefix: &str, lower_only: bool) -> bool {
     s.strip_prefix(prefix).is_some_and(|h| {
-        h.len() == 32 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c) || (!lower_only && (b'A'..=b'F').contains(&c)))
+        h.len() == 32
+            && h.bytes().all(|c| {
+                c.is_ascii_digit()
+                    || (b'a'..=b'f').contains(&c)
+                    || (!lower_only && (b'A'..=b'F').contains(&c))
+            })
     })
 }
 
 fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result<Tenant, DirectoryError> {
     let o = obj(v, p)?;
     let key = string(o, "tenant_key", p)?;
-    if key.is_empty() || key.len() > 64 || !key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+    if key.is_empty()
+        || key.len() > 64
+        || !key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    {
         return err(join(p, "tenant_key"), format!("{key:?} must match [A-Za-z0-9_-]{{1,64}}"));
     }
     let name = match o.get("name") {
@@ -351,7 +367,8 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
         Some(_) => return err(join(p, "name"), "expected a string"),
     };
     let geo_s = string(o, "geo", p)?;
-    let geo: Geo = geo_s.parse().or_else(|e: crate::calendar::UnknownGeo| err(join(p, "geo"), e.to_string()))?;
+    let geo: Geo =
+        geo_s.parse().or_else(|e: crate::calendar::UnknownGeo| err(join(p, "geo"), e.to_string()))?;
     let mut cross_geo = Vec::new();
     if let Some(cg) = o.get("cross_geo").filter(|v| !v.is_null()) {
         for (i, g) in arr(cg, &join(p, "cross_geo"))?.iter().enumerate() {
@@ -395,7 +412,10 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
             return err(join(&dp, "department_id"), format!("duplicate department_id {department_id:?}"));
         }
         if dept_by_open_id.insert(open_department_id.clone(), idx).is_some() {
-            return err(join(&dp, "open_department_id"), format!("duplicate open_department_id {open_department_id:?}"));
+            return err(
+                join(&dp, "open_department_id"),
+                format!("duplicate open_department_id {open_department_id:?}"),
+            );
         }
         parent_ids.push(parent);
         departments.push(Department {
@@ -427,17 +447,31 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
             if ancestors.contains(&c) {
                 return err(
                     format!("{p}.departments[{i}].parent_department_id"),
-                    format!("department {:?} is its own ancestor (the tree has a cycle)", departments[i].department_id),
+                    format!(
+                        "department {:?} is its own ancestor (the tree has a cycle)",
+                        departments[i].department_id
+                    ),
                 );
             }
             ancestors.push(c);
             cur = departments[c as usize].parent;
         }
-        let path = ancestors.iter().rev().map(|&a| departments[a as usize].name.as_str()).collect::<Vec<_>>().join("/");
+        let path = ancestors
+            .iter()
+            .rev()
+            .map(|&a| departments[a as usize].name.as_str())
+            .collect::<Vec<_>>()
+            .join("/");
         departments[i].ancestors = ancestors;
         departments[i].path = path;
     }
-    let find_dept = |id: &str| -> Option<DeptRef> { if id == "0" { Some(None) } else { dept_by_id.get(id).map(|&d| Some(d)) } };
+    let find_dept = |id: &str| -> Option<DeptRef> {
+        if id == "0" {
+            Some(None)
+        } else {
+            dept_by_id.get(id).map(|&d| Some(d))
+        }
+    };
 
     // Users.
     let mut users = Vec::new();
@@ -453,11 +487,17 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
         let u = obj(u, &up)?;
         let open_id = string(u, "open_id", &up)?;
         if !prefixed_hex(&open_id, "ou_", false) {
-            return err(join(&up, "open_id"), format!("{open_id:?} must be \"ou_\" followed by 32 hex digits"));
+            return err(
+                join(&up, "open_id"),
+                format!("{open_id:?} must be \"ou_\" followed by 32 hex digits"),
+            );
         }
         let union_id = string(u, "union_id", &up)?;
         if !prefixed_hex(&union_id, "on_", false) {
-            return err(join(&up, "union_id"), format!("{union_id:?} must be \"on_\" followed by 32 hex digits"));
+            return err(
+                join(&up, "union_id"),
+                format!("{union_id:?} must be \"on_\" followed by 32 hex digits"),
+            );
         }
         let user_id = nonempty(u, "user_id", &up)?;
         if seen_open.insert(open_id.clone(), ()).is_some() {
@@ -471,8 +511,8 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
         }
         let name = string(u, "name", &up)?;
         let dept_id = string(u, "department_id", &up)?;
-        let department =
-            find_dept(&dept_id).map_or_else(|| err(join(&up, "department_id"), format!("unknown department {dept_id:?}")), Ok)?;
+        let department = find_dept(&dept_id)
+            .map_or_else(|| err(join(&up, "department_id"), format!("unknown department {dept_id:?}")), Ok)?;
         let create_ms = time_field(u, "create_time", &up, false)?.unwrap_or_default();
         let register_ms = time_field(u, "register_time", &up, true)?;
         let leave_ms = time_field(u, "leave_time", &up, true)?;
@@ -532,7 +572,12 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
         let app_type = match string(a, "app_type", &ap)?.as_str() {
             "custom" => AppType::Custom,
             "store" => AppType::Store,
-            other => return err(join(&ap, "app_type"), format!("unknown app_type {other:?} (expected custom or store)")),
+            other => {
+                return err(
+                    join(&ap, "app_type"),
+                    format!("unknown app_type {other:?} (expected custom or store)"),
+                )
+            }
         };
         let mut scopes = Vec::new();
         if let Some(s) = a.get("scopes").filter(|v| !v.is_null()) {
@@ -626,15 +671,25 @@ mod tests {
             refused(|v| v["tenants"][0]["users"][1]["department_id"] = "D99".into()),
             "tenants[0].users[1].department_id: unknown department \"D99\""
         );
-        assert!(refused(|v| v["tenants"][0]["departments"][0]["parent_department_id"] = "D11".into()).contains("cycle"));
+        assert!(refused(|v| v["tenants"][0]["departments"][0]["parent_department_id"] = "D11".into())
+            .contains("cycle"));
         assert!(refused(|v| v["tenants"][0]["geo"] = "eu".into()).starts_with("tenants[0].geo: unknown geo"));
-        assert!(refused(|v| v["tenants"][0]["users"][1]["user_id"] = "e2".into()).contains("duplicate user_id"));
-        assert!(refused(|v| v["tenants"][0]["users"][0]["create_time"] = "yesterday".into()).contains("RFC 3339"));
-        assert!(refused(|v| v["tenants"][0]["apps"][0]["scopes"][0] = "admin:all".into()).contains("unknown scope"));
-        assert!(refused(|v| v["tenants"][0]["apps"][0]["app_type"] = "bot".into()).contains("unknown app_type"));
+        assert!(
+            refused(|v| v["tenants"][0]["users"][1]["user_id"] = "e2".into()).contains("duplicate user_id")
+        );
+        assert!(
+            refused(|v| v["tenants"][0]["users"][0]["create_time"] = "yesterday".into()).contains("RFC 3339")
+        );
+        assert!(refused(|v| v["tenants"][0]["apps"][0]["scopes"][0] = "admin:all".into())
+            .contains("unknown scope"));
+        assert!(
+            refused(|v| v["tenants"][0]["apps"][0]["app_type"] = "bot".into()).contains("unknown app_type")
+        );
         assert!(refused(|v| v["tenants"][0]["ingest_token"] = "short".into()).contains("at least 16"));
         assert!(refused(|v| v["tenants"][0]["users"][0]["open_id"] = "ou_x".into()).contains("open_id"));
-        assert!(refused(|v| v["tenants"][0]["departments"][0]["name"] = 5.into()).contains("expected a string"));
+        assert!(
+            refused(|v| v["tenants"][0]["departments"][0]["name"] = 5.into()).contains("expected a string")
+        );
         assert!(refused(|v| v["tenants"][0]["apps"][1]["app_id"] = "cli_all".into()).contains("used twice"));
         assert!(refused(|v| {
             let t = v["tenants"][0].clone();

@@ -136,8 +136,9 @@ pub fn parse_line(line: &str, tenant: &Tenant, now_ms: i64) -> Result<Event, Str
         [] => return Err("missing user: give exactly one of open_id, union_id, user_id".into()),
         _ => return Err("more than one user field: give exactly one of open_id, union_id, user_id".into()),
     };
-    let user =
-        tenant.find_user(id_kind, id).ok_or_else(|| format!("unknown user {} {:?}", id_kind.as_str(), truncate(id)))?;
+    let user = tenant
+        .find_user(id_kind, id)
+        .ok_or_else(|| format!("unknown user {} {:?}", id_kind.as_str(), truncate(id)))?;
     let ts_ms = match raw.ts.ok_or("missing ts")? {
         RawTs::Millis(ms) => ms,
         RawTs::Text(s) => parse_rfc3339_ms(&s)?,
@@ -160,7 +161,9 @@ pub fn parse_line(line: &str, tenant: &Tenant, now_ms: i64) -> Result<Event, Str
             None if required => Err("missing duration_seconds".into()),
             None => Ok(0),
             Some(d) if (0..=MAX_DURATION_SECONDS).contains(&d) => Ok(d),
-            Some(d) => Err(format!("duration_seconds must be an integer from 0 to {MAX_DURATION_SECONDS}, got {d}")),
+            Some(d) => {
+                Err(format!("duration_seconds must be an integer from 0 to {MAX_DURATION_SECONDS}, got {d}"))
+            }
         }
     };
     let external = || raw.external.ok_or_else(|| "missing external (true or false)".to_owned());
@@ -168,15 +171,18 @@ pub fn parse_line(line: &str, tenant: &Tenant, now_ms: i64) -> Result<Event, Str
         "client.active" => {
             let platform = raw.platform.as_deref().ok_or("missing platform")?;
             let platform = PLATFORMS.iter().position(|p| *p == platform).ok_or_else(|| {
-                format!("unknown platform {:?} (expected one of {})", truncate(platform), PLATFORMS.join(", "))
+                format!(
+                    "unknown platform {:?} (expected one of {})",
+                    truncate(platform),
+                    PLATFORMS.join(", ")
+                )
             })? as u8;
             let os = raw.os.as_deref().filter(|s| !s.is_empty()).ok_or("missing os")?;
             let package = raw.package.as_deref().ok_or("missing package")?;
-            let package = PACKAGES
-                .iter()
-                .position(|p| *p == package)
-                .ok_or_else(|| format!("unknown package {:?} (expected Feishu or Lark)", truncate(package)))?
-                as u8;
+            let package =
+                PACKAGES.iter().position(|p| *p == package).ok_or_else(|| {
+                    format!("unknown package {:?} (expected Feishu or Lark)", truncate(package))
+                })? as u8;
             EventKind::ClientActive {
                 platform,
                 os: os.to_owned(),
@@ -199,7 +205,9 @@ pub fn parse_line(line: &str, tenant: &Tenant, now_ms: i64) -> Result<Event, Str
             let quick = match raw.search_kind.as_deref() {
                 Some("quick") => true,
                 Some("tab") => false,
-                Some(other) => return Err(format!("unknown search kind {:?} (expected quick or tab)", truncate(other))),
+                Some(other) => {
+                    return Err(format!("unknown search kind {:?} (expected quick or tab)", truncate(other)))
+                }
                 None => return Err("missing kind (quick or tab)".into()),
             };
             EventKind::SearchPerformed { quick, count: count()? }
@@ -275,9 +283,15 @@ mod tests {
             (&line(r#","type":"vc.meeting.joined""#), "missing duration_seconds"),
             (&line(r#","type":"email.sent""#), "missing external"),
             (&line(r#","type":"search.performed","kind":"deep""#), "unknown search kind"),
-            (&line(r#","type":"client.active","platform":"BeOS","os":"x","package":"Lark""#), "unknown platform"),
+            (
+                &line(r#","type":"client.active","platform":"BeOS","os":"x","package":"Lark""#),
+                "unknown platform",
+            ),
             (&line(r#","type":"im.active","user_id":"e1""#), "more than one user field"),
-            (r#"{"event_id":"e","type":"im.active","open_id":"ou_00","ts":1763568000000}"#, "unknown user open_id"),
+            (
+                r#"{"event_id":"e","type":"im.active","open_id":"ou_00","ts":1763568000000}"#,
+                "unknown user open_id",
+            ),
             (r#"{"event_id":"e","type":"im.active","user_id":"e1","ts":1763568000}"#, "before 2000"),
             (r#"{"event_id":"e","type":"im.active","user_id":"e1","ts":"2025-11-22T10:00:00Z"}"#, "24 hours"),
             (r#"{"event_id":"e","type":"im.active","user_id":"e1","ts":"2025-11-19 10:00:00"}"#, "RFC 3339"),
@@ -287,7 +301,10 @@ mod tests {
             let got = judge(l).unwrap_err();
             assert!(got.contains(want), "{l}: {got}");
         }
-        let long = format!(r#"{{"event_id":"{}","type":"im.active","user_id":"e1","ts":1763568000000}}"#, "x".repeat(129));
+        let long = format!(
+            r#"{{"event_id":"{}","type":"im.active","user_id":"e1","ts":1763568000000}}"#,
+            "x".repeat(129)
+        );
         assert!(judge(&long).unwrap_err().contains("1 to 128"));
     }
 }

@@ -157,7 +157,13 @@ impl DayTotals {
 }
 
 fn render_mask(mask: u8, names: &[&str]) -> String {
-    names.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(",")
+    names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A 0/1 flag.
@@ -173,7 +179,13 @@ mod tests {
     fn folding_renders_like_the_spec() {
         let mut t = DayTotals::default();
         for k in [
-            EventKind::ClientActive { platform: 4, os: "ios 14.2".into(), client: None, package: 1, duration_seconds: 5 },
+            EventKind::ClientActive {
+                platform: 4,
+                os: "ios 14.2".into(),
+                client: None,
+                package: 1,
+                duration_seconds: 5,
+            },
             EventKind::ClientActive {
                 platform: 4,
                 os: "ios 14.2".into(),
@@ -181,7 +193,13 @@ mod tests {
                 package: 0,
                 duration_seconds: 0,
             },
-            EventKind::ClientActive { platform: 0, os: "ios 14.2".into(), client: None, package: 1, duration_seconds: 0 },
+            EventKind::ClientActive {
+                platform: 0,
+                os: "ios 14.2".into(),
+                client: None,
+                package: 1,
+                duration_seconds: 0,
+            },
             EventKind::VcMeetingJoined { duration_seconds: 59 },
             EventKind::VcMeetingJoined { duration_seconds: 61 },
             EventKind::EmailSent { external: true, count: 2 },

@@ -1,1 +1,28 @@
-//! stub
+//! The adminstats HTTP server: the only crate that knows both HTTP and the domain.
+//!
+//! Layout:
+//! - [`config`]: the typed [`Config`] a server starts from;
+//! - [`state`]: [`AppState`], everything a request handler may touch (directory, store, clocks, tokens, limits);
+//! - [`error`]: [`ApiError`], every failure a client can see, mapped to Lark's envelope in one place;
+//! - [`logid`]: the per-request log id (`X-Tt-Logid`), the request span and the error body;
+//! - [`auth`]: tenant access tokens and the gateway checks;
+//! - [`page_token`]: tamper-evident cursors;
+//! - [`routes`]: one module per endpoint;
+//! - [`serve`]: binding, the HTTP/1 loop and graceful shutdown.
+//!
+//! **API boundary:** handlers convert domain values to `adminstats_wire` types by hand; nothing inside
+//! `core` or `store` is serialisable.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod logid;
+pub mod page_token;
+pub mod routes;
+pub mod serve;
+pub mod state;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use serve::{Server, ServerError};
+pub use state::AppState;

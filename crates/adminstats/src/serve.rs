@@ -1,0 +1,140 @@
+//! `adminstats serve`: flags to a [`Config`], signals to shutdown and reload.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use adminstats_core::calendar::parse_rfc3339_ms;
+use adminstats_core::Geo;
+use adminstats_server::{AppState, Config, Server};
+
+/// Flags of `adminstats serve` (cli.md).
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The organisation file (tenants, departments, users, apps).
+    #[arg(long, value_name = "FILE")]
+    pub directory: PathBuf,
+    /// Where everything durable lives (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Freeze the service's calendar at this instant (RFC 3339): decides which days are published.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<i64>,
+    /// The geo this instance serves.
+    #[arg(long, default_value = "cn", value_parser = parse_geo)]
+    pub geo: Geo,
+    /// The base URL of the instance serving another geo, as GEO=URL (repeatable).
+    #[arg(long, value_name = "GEO=URL", value_parser = parse_peer)]
+    pub peer: Vec<(Geo, String)>,
+    /// The operator's bearer token for /admin-api/ (without it, /admin-api/ answers 404).
+    #[arg(long, env = "ADMINSTATS_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// admin_user_stats requests per second allowed per app.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub user_stats_rate_limit: u32,
+    /// Largest ingestion body in bytes, after decompression (larger bodies get HTTP 413).
+    #[arg(long, default_value_t = adminstats_server::config::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+fn parse_now(s: &str) -> Result<i64, String> {
+    parse_rfc3339_ms(s)
+}
+
+fn parse_geo(s: &str) -> Result<Geo, String> {
+    s.parse().map_err(|e: adminstats_core::calendar::UnknownGeo| e.to_string())
+}
+
+fn parse_peer(s: &str) -> Result<(Geo, String), String> {
+    let (g, url) = s.split_once('=').ok_or("expected GEO=URL, e.g. sg=http://10.0.0.2:8080")?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url:?} is not an http(s) URL"));
+    }
+    Ok((parse_geo(g)?, url.trim_end_matches('/').to_owned()))
+}
+
+impl ServeArgs {
+    /// The server configuration these flags describe.
+    pub fn config(&self) -> Config {
+        Config {
+            listen: self.listen,
+            now_ms: self.now,
+            geo: self.geo,
+            peers: self.peer.clone(),
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            user_stats_rate_limit: self.user_stats_rate_limit,
+            max_body_bytes: self.max_body_bytes,
+            ..Config::new(self.directory.clone(), self.data.clone())
+        }
+    }
+}
+
+/// Runs `adminstats serve` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// The server could not start (directory, data directory or address).
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = Server::bind(args.config()).await?;
+    announce(&server)?;
+    spawn_reload_on_sighup(server.state());
+    server.run_until(shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the `listening on` line: the first stdout line, once connections are accepted.
+///
+/// # Errors
+/// stdout is closed.
+pub fn announce(server: &Server) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{}", server.local_addr())?;
+    out.flush()
+}
+
+/// Reloads the directory on every SIGHUP; an invalid file is logged and the old one kept.
+pub fn spawn_reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /admin-api/v1/directory/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let st = state.clone();
+            match tokio::task::spawn_blocking(move || st.reload_directory()).await {
+                Ok(Ok(summary)) => tracing::info!(%summary, "directory reloaded (SIGHUP)"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "directory reload refused; the previous one stays in force")
+                }
+                Err(e) => tracing::error!(error = %e, "directory reload task failed"),
+            }
+        }
+    });
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("stop signal received");
+}

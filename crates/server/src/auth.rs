@@ -1,0 +1,173 @@
+//! Tenant access tokens (issue, reuse, persist) and the gateway checks every open-API call passes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::http::{header, HeaderMap};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use adminstats_core::directory::{App, Tenant};
+use adminstats_core::Directory;
+use adminstats_store::{Store, StoredToken};
+
+use crate::ApiError;
+
+/// A token lives two hours.
+pub const TOKEN_LIFETIME_MS: i64 = 2 * 3600 * 1000;
+/// While the newest token has more than this left, it is handed out again.
+pub const REUSE_MARGIN_MS: i64 = 30 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+struct Issued {
+    app_id: String,
+    expires_at_ms: i64,
+}
+
+/// Every valid token, in memory, backed by the store.
+#[derive(Debug, Default)]
+pub struct TokenBook {
+    by_token: RwLock<HashMap<String, Issued>>,
+    /// The newest token of each app and its expiry.
+    newest: RwLock<HashMap<String, (String, i64)>>,
+    /// One issuance at a time, so that concurrent callers of one app share one new token.
+    issuing: tokio::sync::Mutex<()>,
+}
+
+impl TokenBook {
+    /// The book of the tokens the store still holds valid at `now_ms`.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn load(store: &dyn Store, now_ms: i64) -> Result<TokenBook, adminstats_store::StoreError> {
+        let book = TokenBook::default();
+        for t in store.load_tokens(now_ms)? {
+            book.remember(&t);
+        }
+        Ok(book)
+    }
+
+    fn remember(&self, t: &StoredToken) {
+        self.by_token
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(t.token.clone(), Issued { app_id: t.app_id.clone(), expires_at_ms: t.expires_at_ms });
+        let mut newest = self.newest.write().unwrap_or_else(|p| p.into_inner());
+        let e = newest.entry(t.app_id.clone()).or_insert_with(|| (t.token.clone(), t.expires_at_ms));
+        if t.expires_at_ms >= e.1 {
+            *e = (t.token.clone(), t.expires_at_ms);
+        }
+    }
+
+    /// The app's current token if it has more than 30 minutes left, else a new one (durable before
+    /// it is returned). Returns the token and its seconds left.
+    ///
+    /// # Errors
+    /// The store failed to persist a new token.
+    pub async fn issue(
+        &self,
+        store: Arc<dyn Store>,
+        app_id: &str,
+        now_ms: i64,
+    ) -> Result<(String, i64), ApiError> {
+        let _one_at_a_time = self.issuing.lock().await;
+        if let Some((tok, exp)) = self.newest.read().unwrap_or_else(|p| p.into_inner()).get(app_id).cloned() {
+            if exp - now_ms > REUSE_MARGIN_MS {
+                return Ok((tok, (exp - now_ms) / 1000));
+            }
+        }
+        let mut raw = [0u8; 20];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let token = format!("t-{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let stored = StoredToken {
+            token: token.clone(),
+            app_id: app_id.to_owned(),
+            issued_at_ms: now_ms,
+            expires_at_ms: now_ms + TOKEN_LIFETIME_MS,
+        };
+        let s = stored.clone();
+        tokio::task::spawn_blocking(move || store.save_token(&s))
+            .await
+            .map_err(|e| ApiError::Internal(format!("token task: {e}")))??;
+        self.remember(&stored);
+        Ok((token, TOKEN_LIFETIME_MS / 1000))
+    }
+
+    /// The app a valid token belongs to.
+    pub fn app_of(&self, token: &str, now_ms: i64) -> Option<String> {
+        let book = self.by_token.read().unwrap_or_else(|p| p.into_inner());
+        book.get(token).filter(|i| i.expires_at_ms > now_ms).map(|i| i.app_id.clone())
+    }
+}
+
+/// Compares secrets in constant time (hashing first, so that lengths leak nothing either).
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The authenticated caller of an open-API request: a directory snapshot and the app's place in it.
+pub struct Caller {
+    pub directory: Arc<Directory>,
+    tenant: usize,
+    app: usize,
+}
+
+impl Caller {
+    /// The caller's tenant.
+    pub fn tenant(&self) -> &Tenant {
+        &self.directory.tenants[self.tenant]
+    }
+    /// The calling app.
+    pub fn app(&self) -> &App {
+        &self.directory.tenants[self.tenant].apps[self.app]
+    }
+}
+
+/// The gateway: a tenant access token naming an app of the directory in force.
+///
+/// # Errors
+/// 99991661 without a bearer token; 99991663 for an unknown, expired or orphaned one.
+pub fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = bearer(headers).ok_or(ApiError::MissingToken)?;
+    let app_id = state.tokens.app_of(token, state.wall.now_ms()).ok_or(ApiError::InvalidToken)?;
+    let directory = state.directory();
+    let (tenant, app) = directory.app_index(&app_id).ok_or(ApiError::InvalidToken)?;
+    let span = tracing::Span::current();
+    span.record("tenant", directory.tenants[tenant].key.as_str());
+    span.record("app", app_id.as_str());
+    Ok(Caller { directory, tenant, app })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer t-abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("t-abc"));
+        h.insert(header::AUTHORIZATION, "bearer   ".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Basic xyz".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abc", "abd"));
+        assert!(!secrets_match("", "abc"));
+    }
+}

@@ -1,0 +1,68 @@
+//! The configuration a server starts from, already validated by whoever built it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use adminstats_core::Geo;
+
+/// Bodies larger than this (after decompression) are refused with HTTP 413.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Lines longer than this are rejected lines.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// How a server runs.
+#[derive(Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The directory (organisation) file.
+    pub directory: PathBuf,
+    /// Where everything durable lives.
+    pub data_dir: PathBuf,
+    /// Freeze the calendar at this instant (ms since the epoch).
+    pub now_ms: Option<i64>,
+    /// The geo this instance answers for.
+    pub geo: Geo,
+    /// Base URLs of the instances serving other geos.
+    pub peers: Vec<(Geo, String)>,
+    /// The operator's bearer token for `/admin-api/`; without it those routes answer 404.
+    pub admin_token: Option<String>,
+    /// `admin_user_stats` requests per second per app.
+    pub user_stats_rate_limit: u32,
+    /// Largest accepted ingestion body, after decompression.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// A configuration with the defaults of `adminstats serve`.
+    pub fn new(directory: PathBuf, data_dir: PathBuf) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            directory,
+            data_dir,
+            now_ms: None,
+            geo: Geo::Cn,
+            peers: Vec::new(),
+            admin_token: None,
+            user_stats_rate_limit: 20,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("directory", &self.directory)
+            .field("data_dir", &self.data_dir)
+            .field("now_ms", &self.now_ms)
+            .field("geo", &self.geo)
+            .field("peers", &self.peers)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("user_stats_rate_limit", &self.user_stats_rate_limit)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}

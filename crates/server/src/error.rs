@@ -1,0 +1,125 @@
+//! [`ApiError`]: every failure a client can see, and its HTTP status and Lark code.
+//!
+//! `IntoResponse` does not write the body: it attaches an [`ErrorBody`] to the response, and the
+//! log-id middleware renders it with the request's log id (which a handler need not know).
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use adminstats_wire::codes;
+
+/// A failure, as the client will see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Missing access token for authorization. Please make a request with token attached.")]
+    MissingToken,
+    #[error("Invalid access token for authorization. Please make a request with token attached.")]
+    InvalidToken,
+    #[error("Access denied. One of the following scopes is required: [{0}].")]
+    ScopeRequired(&'static str),
+    #[error("request trigger frequency limit: at most {limit} requests per second per app")]
+    RateLimited { limit: u32, reset_secs: u64 },
+    /// A query parameter breaks a rule (HTTP 500, as Lark documents).
+    #[error("{0}")]
+    Param(String),
+    /// The app may not see what it asked for.
+    #[error("{0}")]
+    NoPermission(String),
+    /// Token endpoint: bad request.
+    #[error("invalid param: {0}")]
+    TokenParam(String),
+    /// Token endpoint: wrong secret.
+    #[error("app secret invalid")]
+    TokenSecret,
+    /// Ingestion: missing or wrong ingest token.
+    #[error("Invalid access token for authorization: send the tenant's ingest_token as \"Authorization: Bearer <token>\"")]
+    IngestUnauthorized,
+    /// Ingestion: the body cannot be decoded.
+    #[error("{0}")]
+    BadBody(String),
+    /// Ingestion: the body is too large.
+    #[error("request body is larger than {0} bytes (after decompression); split it into smaller batches")]
+    TooLarge(usize),
+    /// Operator API: missing or wrong operator token.
+    #[error("operator token required: send \"Authorization: Bearer <admin token>\"")]
+    AdminUnauthorized,
+    /// Operator API: the directory file was refused; the old one stays in force.
+    #[error("directory refused, the previous one stays in force: {0}")]
+    DirectoryInvalid(String),
+    #[error("not found: no such endpoint")]
+    NotFound,
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// Anything unexpected; the cause goes to the log, never to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status and the Lark code.
+    pub fn status_and_code(&self) -> (StatusCode, i64) {
+        match self {
+            ApiError::MissingToken => (StatusCode::BAD_REQUEST, codes::MISSING_TOKEN),
+            ApiError::InvalidToken => (StatusCode::BAD_REQUEST, codes::INVALID_TOKEN),
+            ApiError::ScopeRequired(_) => (StatusCode::BAD_REQUEST, codes::SCOPE_REQUIRED),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::Param(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::PARAM_INVALID),
+            ApiError::NoPermission(_) => (StatusCode::BAD_REQUEST, codes::NO_PERMISSION),
+            ApiError::TokenParam(_) => (StatusCode::OK, codes::TOKEN_INVALID_PARAM),
+            ApiError::TokenSecret => (StatusCode::OK, codes::TOKEN_BAD_SECRET),
+            ApiError::IngestUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),
+            ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, codes::INGEST_BAD_BODY),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::INGEST_TOO_LARGE),
+            ApiError::AdminUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),
+            ApiError::DirectoryInvalid(_) => (StatusCode::BAD_REQUEST, codes::ADMIN_DIRECTORY_INVALID),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        }
+    }
+}
+
+impl From<adminstats_store::StoreError> for ApiError {
+    fn from(e: adminstats_store::StoreError) -> Self {
+        ApiError::Internal(format!("store: {e}"))
+    }
+}
+
+/// What the middleware needs to render an error body.
+#[derive(Debug, Clone)]
+pub struct ErrorBody {
+    pub code: i64,
+    pub msg: String,
+    /// The scope a 99991672 names.
+    pub scope: Option<&'static str>,
+    /// The real cause of an internal error, for the log only.
+    pub cause: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut resp = status.into_response();
+        if let ApiError::RateLimited { limit, reset_secs } = &self {
+            let h = resp.headers_mut();
+            h.insert("x-ogw-ratelimit-limit", HeaderValue::from(*limit));
+            h.insert("x-ogw-ratelimit-reset", HeaderValue::from(*reset_secs));
+        }
+        let msg = match &self {
+            ApiError::Internal(_) => {
+                "internal error; the server log has the details under this request's log id".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let scope = match &self {
+            ApiError::ScopeRequired(s) => Some(*s),
+            _ => None,
+        };
+        let cause = match self {
+            ApiError::Internal(c) => Some(c),
+            _ => None,
+        };
+        resp.extensions_mut().insert(ErrorBody { code, msg, scope, cause });
+        resp
+    }
+}

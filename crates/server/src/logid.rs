@@ -1,0 +1,125 @@
+//! The request id (`X-Tt-Logid`), the request span, the access log line, and error bodies.
+//!
+//! Every response leaves through [`layer`]: it gets the header, and an error ([`ErrorBody`] in the
+//! response extensions) gets its JSON envelope with `error.log_id` here, so handlers never see the id.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde::Serialize;
+use tracing::Instrument;
+
+use adminstats_wire::{Envelope, ErrorInfo, PermissionViolation, LOG_ID_HEADER};
+
+use crate::error::ErrorBody;
+use crate::state::AppState;
+
+/// The content type of every JSON response.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// The log id of the request being served.
+#[derive(Debug, Clone)]
+pub struct LogId(pub String);
+
+/// A fresh log id: the UTC time as `YYYYMMDDhhmmss` and 20 upper-case hex digits.
+pub fn new_log_id(now_ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let mut rng = rand::thread_rng();
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}{:016X}{:04X}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        rng.gen::<u64>(),
+        rng.gen::<u16>()
+    )
+}
+
+/// A JSON response with the exact content type the SDKs expect.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut resp = (status, bytes).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+            resp
+        }
+        Err(e) => crate::ApiError::Internal(format!("serialising a response: {e}")).into_response(),
+    }
+}
+
+/// The middleware: log id, span, error body, access log line.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let log_id = new_log_id(state.wall.now_ms());
+    req.extensions_mut().insert(LogId(log_id.clone()));
+    let span = tracing::info_span!(
+        "http.request",
+        log_id = %log_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        tenant = tracing::field::Empty,
+        app = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut internal = false;
+    if let Some(err) = resp.extensions_mut().remove::<ErrorBody>() {
+        if let Some(cause) = &err.cause {
+            internal = true;
+            tracing::error!(parent: &span, cause = %cause, "internal error");
+        }
+        let envelope: Envelope<()> = Envelope {
+            code: err.code,
+            msg: err.msg,
+            data: None,
+            error: Some(ErrorInfo {
+                log_id: log_id.clone(),
+                permission_violations: err.scope.map(|s| {
+                    vec![PermissionViolation { kind: "action_scope_required".into(), subject: s.into() }]
+                }),
+            }),
+        };
+        let status = resp.status();
+        let headers = std::mem::take(resp.headers_mut());
+        resp = json(status, &envelope);
+        for (k, v) in headers.iter() {
+            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                resp.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&log_id) {
+        resp.headers_mut().insert(LOG_ID_HEADER, v);
+    }
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if internal {
+        tracing::warn!(parent: &span, status, ms, "request");
+    } else {
+        tracing::info!(parent: &span, status, ms, "request");
+    }
+    resp
+}
+
+/// Used by handlers that must respond with a pre-built body (streams).
+pub fn with_content_type(mut resp: Response<Body>, ct: &'static str) -> Response<Body> {
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_ids_have_the_documented_shape() {
+        let id = super::new_log_id(1_763_600_000_000);
+        assert_eq!(id.len(), 34);
+        assert!(id.starts_with("20251120"), "{id}");
+        assert!(id[14..].bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)), "{id}");
+    }
+}

@@ -1,0 +1,154 @@
+//! Binding, the HTTP/1 accept loop, and graceful shutdown: one start path for `main` and tests.
+//!
+//! We drive hyper directly rather than through `axum::serve` for one reason: response header names
+//! must go out title-cased (`X-Tt-Logid`), because the Python SDK looks that header up
+//! case-sensitively.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+use adminstats_core::{Clock, Directory, FixedClock, SystemClock};
+use adminstats_store::{SqliteStore, Store, StoreError};
+
+use crate::auth::TokenBook;
+use crate::config::Config;
+use crate::routes;
+use crate::state::{summary, AppState};
+
+/// How long shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("directory {path}: {msg}")]
+    Directory { path: String, msg: String },
+    #[error("data directory {path}: {source}")]
+    Store { path: String, source: StoreError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Loads the directory, opens the store and binds, with the system clock as wall clock and the
+    /// calendar frozen at `config.now_ms` if set.
+    ///
+    /// # Errors
+    /// [`ServerError`] saying which part failed.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let calendar: Arc<dyn Clock> = match config.now_ms {
+            Some(ms) => Arc::new(FixedClock(ms)),
+            None => Arc::new(SystemClock),
+        };
+        Server::bind_with_clocks(config, calendar, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Server::bind`], with both clocks injected (tests).
+    ///
+    /// # Errors
+    /// [`ServerError`] saying which part failed.
+    pub async fn bind_with_clocks(
+        config: Config,
+        calendar: Arc<dyn Clock>,
+        wall: Arc<dyn Clock>,
+    ) -> Result<Server, ServerError> {
+        let dpath = config.directory.display().to_string();
+        let text = tokio::fs::read_to_string(&config.directory)
+            .await
+            .map_err(|e| ServerError::Directory { path: dpath.clone(), msg: e.to_string() })?;
+        let directory = Directory::parse(&text)
+            .map_err(|e| ServerError::Directory { path: dpath, msg: e.to_string() })?;
+        let data = config.data_dir.clone();
+        let spath = data.display().to_string();
+        let store_err = |source| ServerError::Store { path: spath.clone(), source };
+        let now = wall.now_ms();
+        let (store, tokens, page_key) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let store = SqliteStore::open(&data)?;
+            let tokens = TokenBook::load(&store, now)?;
+            let mut fresh = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut fresh);
+            let key = store.page_token_key(fresh)?;
+            Ok((store, tokens, key))
+        })
+        .await
+        .map_err(|e| store_err(StoreError::Io(std::io::Error::other(e))))?
+        .map_err(store_err)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        tracing::info!(directory = %summary(&directory), data = %config.data_dir.display(), "ready");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let state = AppState::new(config, directory, store, calendar, wall, tokens, page_key);
+        Ok(Server { listener, state })
+    }
+
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    /// The shared state (for SIGHUP reloads).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains requests in flight (at most
+    /// ten seconds), and flushes the store.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let router = routes::router(self.state.clone());
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let stream = match accepted {
+                        Ok((s, _)) => s,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .title_case_headers(true)
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30))
+                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: draining requests in flight");
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+            tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+        }
+        let store = self.state.store.clone();
+        match tokio::task::spawn_blocking(move || store.close()).await {
+            Ok(Ok(())) => tracing::info!("store flushed; stopped"),
+            Ok(Err(e)) => tracing::error!(error = %e, "store flush failed"),
+            Err(e) => tracing::error!(error = %e, "store flush task failed"),
+        }
+    }
+}
