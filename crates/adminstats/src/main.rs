@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod export;
 mod serve;
 
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Serve the API: ingest events, roll them up, answer admin_user_stats.
     Serve(serve::ServeArgs),
+    /// Generate a realistic organisation and weeks of activity, ingest it, and serve it.
+    Demo(demo::DemoArgs),
     /// Pull statistics from any server that speaks the API (ours or Lark's) into CSV, JSONL or Parquet.
     Export(export::ExportArgs),
 }
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::Export(args) => export::run(args).await,
         }
     });

@@ -1,0 +1,243 @@
+//! `adminstats demo`: a realistic organisation and weeks of activity, ingested through the real
+//! HTTP ingestion endpoint of a real server, then served.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use adminstats_core::{Clock, Day, Geo, SystemClock};
+use adminstats_demo::{Demo, Options};
+use adminstats_server::Server;
+use adminstats_wire::{Envelope, IngestReply, INGEST_PATH};
+
+use crate::serve::{shutdown_signal, spawn_reload_on_sighup};
+
+/// Lines per ingestion request.
+const BATCH_LINES: usize = 5_000;
+/// Ingestion requests in flight.
+const PARALLEL: usize = 4;
+
+/// Flags of `adminstats demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Users of the main (cn) tenant; the sg tenant gets an eighth as many.
+    #[arg(long, default_value_t = 2000)]
+    pub users: u32,
+    /// Days of activity, ending yesterday (tenant-local).
+    #[arg(long, default_value_t = 60)]
+    pub days: u32,
+    /// The same seed gives the same organisation and events.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the directory file and the store go (default: adminstats-demo in the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Freeze the service's calendar at this instant (RFC 3339); the activity ends the day before.
+    #[arg(long, value_name = "RFC3339", value_parser = adminstats_core::calendar::parse_rfc3339_ms)]
+    pub now: Option<i64>,
+}
+
+/// A usage problem: one line, exit code 2.
+fn usage(msg: String) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {msg}");
+    Ok(ExitCode::from(2))
+}
+
+fn check_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--data {}: cannot create it: {e}", dir.display()))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok").map_err(|e| format!("--data {}: not writable: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Runs `adminstats demo`.
+///
+/// # Errors
+/// The server could not start or the ingestion failed.
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.users == 0 || args.users > adminstats_demo::MAX_USERS {
+        return usage(format!(
+            "--users must be from 1 to {}, got {}",
+            adminstats_demo::MAX_USERS,
+            args.users
+        ));
+    }
+    if args.days == 0 || args.days > adminstats_demo::MAX_DAYS {
+        return usage(format!("--days must be from 1 to {}, got {}", adminstats_demo::MAX_DAYS, args.days));
+    }
+    let data = args.data.clone().unwrap_or_else(|| std::env::temp_dir().join("adminstats-demo"));
+    if let Err(e) = check_writable(&data) {
+        return usage(e);
+    }
+    let started = Instant::now();
+    let now_ms = args.now.unwrap_or_else(|| SystemClock.now_ms());
+    // Activity ends yesterday in the main (cn) tenant's time zone.
+    let last_day = Day::of_instant(now_ms, Geo::Cn).plus(-1);
+    let opts = Options { users: args.users, days: args.days, seed: args.seed, last_day: last_day.date() };
+    let demo = match adminstats_demo::generate(&opts) {
+        Ok(d) => Arc::new(d),
+        Err(e) => return usage(e.to_string()),
+    };
+    let directory = data.join("directory.json");
+    std::fs::write(&directory, &demo.directory_json)?;
+    let mut config = adminstats_server::Config::new(directory.clone(), data.join("store"));
+    config.listen = args.listen;
+    config.now_ms = args.now;
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr();
+    spawn_reload_on_sighup(server.state());
+    let serving = tokio::spawn(server.run_until(shutdown_signal()));
+    let base = format!("http://{addr}");
+
+    let totals = ingest_all(&base, demo.clone()).await?;
+    eprintln!(
+        "demo: {} events ingested ({} new, {} already there) in {:.1}s",
+        totals.accepted + totals.duplicates,
+        totals.accepted,
+        totals.duplicates,
+        started.elapsed().as_secs_f64()
+    );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {base}")?;
+        write!(out, "{}", guide(&base, &demo, &directory, &data, now_ms))?;
+        out.flush()?;
+    }
+    serving.await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams every tenant's events through `POST /ingest/v1/events`, `PARALLEL` requests at a time.
+async fn ingest_all(base: &str, demo: Arc<Demo>) -> anyhow::Result<IngestReply> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<(String, String)>(PARALLEL * 2);
+    let producer = {
+        let demo = demo.clone();
+        tokio::task::spawn_blocking(move || {
+            for (i, t) in demo.tenants.iter().enumerate() {
+                for batch in demo.event_batches(i, BATCH_LINES) {
+                    if tx.blocking_send((t.ingest_token.clone(), batch)).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let client = reqwest::Client::new();
+    let url = format!("{base}{INGEST_PATH}");
+    let mut workers = Vec::new();
+    for _ in 0..PARALLEL {
+        let (rx, client, url) = (rx.clone(), client.clone(), url.clone());
+        workers.push(tokio::spawn(async move {
+            let mut sum = IngestReply::default();
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some((token, batch)) = next else { break };
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/x-ndjson")
+                    .body(batch)
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let env: Envelope<IngestReply> = resp.json().await?;
+                let reply = env.data.filter(|_| status.is_success() && env.code == 0).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "ingestion refused a demo batch: HTTP {status}, code {}: {}",
+                        env.code,
+                        env.msg
+                    )
+                })?;
+                if let Some(r) = reply.rejected.first() {
+                    anyhow::bail!("ingestion rejected demo line {}: {}", r.line, r.reason);
+                }
+                sum.accepted += reply.accepted;
+                sum.duplicates += reply.duplicates;
+            }
+            anyhow::Ok(sum)
+        }));
+    }
+    let mut total = IngestReply::default();
+    for w in workers {
+        let s = w.await??;
+        total.accepted += s.accepted;
+        total.duplicates += s.duplicates;
+    }
+    producer.await?;
+    Ok(total)
+}
+
+/// What a person needs next: credentials, a published range, and ready-to-paste commands.
+fn guide(base: &str, demo: &Demo, directory: &Path, data: &Path, now_ms: i64) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let main = &demo.tenants[0];
+    let geo: Geo = main.geo.parse().unwrap_or(Geo::Cn);
+    let end = Day::last_published(now_ms, geo);
+    let start = end.plus(-6);
+    let _ = writeln!(s, "\nadminstats demo is serving {base}");
+    let _ = writeln!(s, "  directory: {}   store: {}", directory.display(), data.join("store").display());
+    let _ = writeln!(s, "  published days end at {end} (day D is published at 09:30 local on D+1)\n");
+    for t in &demo.tenants {
+        let _ = writeln!(
+            s,
+            "tenant {} ({}, geo {}, {} users), ingest token {}",
+            t.tenant_key, t.name, t.geo, t.users, t.ingest_token
+        );
+        for a in &t.apps {
+            let _ = writeln!(s, "  app_id {}  app_secret {}  — {}", a.app_id, a.app_secret, a.description);
+        }
+    }
+    let app = &main.apps[0];
+    let _ = writeln!(
+        s,
+        "\n# 1. a tenant access token (as in Lark's docs)\n\
+         curl -X POST {base}/open-apis/auth/v3/tenant_access_token/internal -H 'Content-Type: application/json' \
+         -d '{{\"app_id\":\"{id}\",\"app_secret\":\"{secret}\"}}'\n\
+         # 2. a page of statistics (paste the token)\n\
+         curl '{base}/open-apis/admin/v1/admin_user_stats?start_date={start}&end_date={end}&page_size=20' \
+         -H 'Authorization: Bearer t-...'\n",
+        id = app.app_id,
+        secret = app.app_secret,
+    );
+    let _ = writeln!(
+        s,
+        "# Python (pip install lark-oapi)\n\
+         import lark_oapi as lark\n\
+         from lark_oapi.api.admin.v1 import ListAdminUserStatRequest\n\
+         client = lark.Client.builder().app_id(\"{id}\").app_secret(\"{secret}\").domain(\"{base}\").build()\n\
+         resp = client.admin.v1.admin_user_stat.list(ListAdminUserStatRequest.builder()\n    \
+         .start_date(\"{start}\").end_date(\"{end}\").page_size(20).build())\n\
+         print(resp.code, resp.msg, len(resp.data.items), resp.data.items[0].user_name)\n",
+        id = app.app_id,
+        secret = app.app_secret,
+    );
+    let _ = writeln!(
+        s,
+        "// Node (npm install @larksuiteoapi/node-sdk)\n\
+         const lark = require('@larksuiteoapi/node-sdk');\n\
+         const client = new lark.Client({{ appId: '{id}', appSecret: '{secret}', domain: '{base}' }});\n\
+         client.admin.adminUserStat.list({{ params: {{ start_date: '{start}', end_date: '{end}', page_size: 20 }} }})\n  \
+         .then((r) => console.log(r.code, r.data.items.length, r.data.items[0].user_name));\n",
+        id = app.app_id,
+        secret = app.app_secret,
+    );
+    let _ = writeln!(
+        s,
+        "# export everything to CSV with our client\n\
+         adminstats export --base-url {base} --app-id {id} --app-secret {secret} --start-date {s0} --end-date {end} --output stats.csv\n\n\
+         Stop with Ctrl-C.",
+        id = app.app_id,
+        secret = app.app_secret,
+        s0 = end.plus(-59),
+    );
+    s
+}
