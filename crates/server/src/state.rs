@@ -88,10 +88,14 @@ pub fn summary(dir: &Directory) -> String {
     format!("{} tenants, {users} users, {apps} apps", dir.tenants.len())
 }
 
+/// Which counter: an app and an API.
+type LimitKey = (String, &'static str);
+
 /// Per-app, per-API request counting in one-second windows of the wall clock.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<(String, &'static str), (i64, u32)>>,
+    /// The current second of each key and the requests counted in it.
+    windows: Mutex<HashMap<LimitKey, (i64, u32)>>,
 }
 
 impl RateLimiter {
