@@ -10,7 +10,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed:
         for srv in list(harness.LIVE_SERVERS):
-            tail = srv.log_tail(120)
+            tail = srv.log_tail(60)
             if tail:
                 report.sections.append((f"adminstats stderr ({srv.workdir.name})", tail))
 

@@ -7,6 +7,7 @@ cli.md); nothing depends on the server's internals.
 """
 from __future__ import annotations
 
+import copy
 import gzip as gzip_mod
 import hashlib
 import itertools
@@ -142,7 +143,8 @@ class TenantBuilder:
 
 
 def directory_json(*tenants: TenantBuilder) -> dict:
-    return {"tenants": [t.to_json() for t in tenants]}
+    """A snapshot (deep copy) of the tenants as a directory document."""
+    return copy.deepcopy({"tenants": [t.to_json() for t in tenants]})
 
 
 # --------------------------------------------------------------------------

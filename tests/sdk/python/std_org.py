@@ -17,6 +17,8 @@ def standard_org() -> tuple[TenantBuilder, TenantBuilder]:
     acme.dept("D12", "Infra", "D11")
     acme.dept("D20", "Sales")
     acme.dept("D21", "Sales APAC", "D20")
+    acme.dept("D30", "研发中心")
+    acme.dept("D31", "平台组 / Core", "D30")
 
     # user_ids deliberately sort in another order than open_ids
     acme.user("alice", "Alice Wang", "D11", user_id="e9001")
@@ -45,6 +47,11 @@ def standard_org() -> tuple[TenantBuilder, TenantBuilder]:
     acme.user("pete", "Pete Hu", "D11", user_id="e9014",
               create="2026-03-20T12:00:00+08:00")           # created after the range
     acme.user("zoe", "Zoe Lin", "D12", user_id="e9015")
+    # created exactly at a local midnight (given in UTC); leaving exactly at one
+    acme.user("nina", "Nina Guo", "D10", user_id="e9016", create="2026-03-04T16:00:00Z")
+    acme.user("owen", "Owen He", "D20", user_id="e9017", leave="2026-03-05T16:00:00Z")
+    # an employee id with characters that need URL encoding, non-ASCII names
+    acme.user("zhang", "张三", "D31", user_id="emp/007 #ü&x=1")
 
     acme.app("full", scopes=[SCOPE_USER_STAT, SCOPE_EMPLOYEE_ID], data_scope=["0"])
     acme.app("plat", scopes=[SCOPE_USER_STAT, SCOPE_EMPLOYEE_ID], data_scope=["D11"])

@@ -156,3 +156,4 @@ def test_second_server_on_same_data_sees_everything(env, tmp_path):
     finally:
         other.close()
     srv.start()
+    check(srv, t, model)

@@ -100,6 +100,31 @@ def test_duplicates_in_one_batch_and_in_a_retried_batch(env):
     assert (d["send_messenger_num"], d["create_docs_num"], d["create_cal_num"]) == (5, 7, 3)
 
 
+def test_concurrent_batches_with_the_same_events_count_once(env):
+    srv, acme, _, model, _ = env
+    import threading
+    u = acme.users["kim"]
+    events = [ev("task.created", u, f"2026-04-02T{h:02d}:{m:02d}:00+08:00", count=1 + m % 3)
+              for h in range(10, 15) for m in range(0, 60, 6)]
+    replies = []
+    barrier = threading.Barrier(4)
+
+    def send():
+        barrier.wait()
+        replies.append(reply(post(srv, acme, events, gzip=False)))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(replies) == 4
+    assert sum(r["accepted"] for r in replies) == len(events), replies
+    assert sum(r["duplicates"] for r in replies) == 3 * len(events), replies
+    model["ingco"].add(events)
+    assert user_rows(env, "kim")["2026-04-02"]["create_task_num"] == sum(e["count"] for e in events)
+
+
 def test_event_ids_are_per_tenant(env):
     srv, acme, other, model, _ = env
     shared_id = new_event_id()
@@ -264,6 +289,41 @@ def test_long_lines(env):
     assert data["accepted"] == 2 and [x["line"] for x in data["rejected"]] == [2], data
     model["ingco"].add([fits, after])
     assert user_rows(env, "hal")["2026-04-07"]["send_messenger_num"] == 4
+
+
+def test_large_counts_and_durations(env):
+    """events.md: count is "an integer >= 1" and vc duration_seconds ">= 0", with no upper
+    bound; the email/search sums are int64 strings so they can exceed 2^32."""
+    srv, acme, _, model, _ = env
+    u = acme.users["jon"]
+    events = [
+        ev("email.received", u, "2026-04-09T10:00:00+08:00", external=True, count=5_000_000_000),
+        ev("email.received", u, "2026-04-09T10:01:00+08:00", external=True, count=3),
+        ev("search.performed", u, "2026-04-09T10:02:00+08:00", kind="quick", count=2_000_000),
+        ev("im.message.sent", u, "2026-04-09T10:03:00+08:00", count=1_500_000),
+        ev("vc.meeting.joined", u, "2026-04-09T10:04:00+08:00", duration_seconds=90_000),
+    ]
+    data = reply(post(srv, acme, events))
+    rejected = {x["line"] for x in data["rejected"]}
+    model["ingco"].add([e for i, e in enumerate(events, 1) if i not in rejected])
+    assert data["rejected"] == [], data["rejected"]
+    d = user_rows(env, "jon")["2026-04-09"]
+    assert d["email_receive_count"] == d["email_receive_ext_count"] == "5000000003"
+    assert (d["quick_search_count"], d["send_messenger_num"], d["vc_duration"]) == ("2000000", 1_500_000, 1500)
+
+
+def test_large_gzip_batch(env):
+    srv, acme, _, model, _ = env
+    import random
+    rnd = random.Random(5)
+    users = [acme.users[k] for k in ("ann", "ben", "cat", "dan", "eve", "fay", "guy", "hal")]
+    kinds = ["im.message.sent", "docs.created", "calendar.event.created", "task.created"]
+    events = [ev(rnd.choice(kinds), rnd.choice(users),
+                 f"2026-04-0{rnd.randint(1, 9)}T{rnd.randint(0, 23):02d}:{rnd.randint(0, 59):02d}:"
+                 f"{rnd.randint(0, 59):02d}+08:00", count=rnd.randint(1, 5)) for _ in range(20_000)]
+    data = reply(srv.ingest_raw(gzip.compress(ndjson(events)), token=acme.ingest_token, gzip=True))
+    assert (data["accepted"], data["duplicates"], data["rejected"]) == (20_000, 0, [])
+    model["ingco"].add(events)
 
 
 # -- whole-request refusals ---------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_31_days_inclusive_is_allowed(env):
     assert_sdk_ok(sdk_list(clients["full"], start_date=S, end_date=S))
 
 
-@pytest.mark.parametrize("size", ["0", "61", "abc", "-1", "1.5", ""])
+@pytest.mark.parametrize("size", ["0", "61", "abc", "-1", "1.5", "1e1"])
 def test_bad_page_size_1051001(env, size):
     srv, acme, _, _, _ = env
     tok = srv.token(acme.apps["full"])
@@ -246,3 +246,16 @@ def test_target_geo(env):
     # a geo the tenant did not open -> 1051002; opened but no --peer -> 1051001
     err(sdk_list(c, start_date=S, end_date=S, target_geo="jp"), 400, 1051002)
     err(sdk_list(c, start_date=S, end_date=S, target_geo="sg"), 500, 1051001)
+
+
+def test_non_ascii_names_and_ids_needing_url_encoding(env):
+    _, acme, _, model, clients = env
+    app, zhang = acme.apps["full"], acme.users["zhang"]
+    rows = sdk_collect(clients["full"], start_date=S, end_date=E, user_id_type="user_id",
+                       user_id=zhang["user_id"])
+    assert_rows_equal(rows, model["acme"].rows(app, S, E, NOW, user=zhang, user_id_type="user_id"))
+    assert rows[0]["user_id"] == "emp/007 #ü&x=1" and rows[0]["user_name"] == "张三"
+    assert (rows[0]["department_name"], rows[0]["department_path"]) == ("平台组 / Core", "研发中心/平台组 / Core")
+    rows = sdk_collect(clients["full"], start_date=S, end_date=E, department_id_type="department_id",
+                       department_id="D30")
+    assert [r["user_id"] for r in rows] == [zhang["open_id"]] * len(rows) and rows

@@ -243,6 +243,7 @@ def test_directory_fields_membership_and_activation(env):
     assert dates("frank")[-1] == "2026-03-06"
     assert dates("hank")[-1] == "2026-03-07"
     assert dates("olga") == [] and dates("pete") == []
+    assert dates("nina")[0] == "2026-03-05" and dates("owen")[-1] == "2026-03-06"
     # inactive users have rows with zeros and empty strings
     zoe = by_user[U["zoe"]["open_id"]]
     assert len(zoe) == 9 and all(r["suite_active_flag"] == 0 and r["active_os"] == "" and
