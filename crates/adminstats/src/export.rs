@@ -48,6 +48,8 @@ const SECRET_ENV: &str = "ADMINSTATS_APP_SECRET";
 const MAX_WINDOW_FAILURES: u32 = 5;
 /// The state file is rewritten at most this often (and always when a window completes).
 const STATE_SAVE_INTERVAL: Duration = Duration::from_millis(250);
+/// No run has more windows than this (a bound for cleaning up after an interrupted one).
+const MAX_SEGMENTS: usize = 10_000;
 /// Rows per Parquet row group: about 20 MB of column buffers.
 const PARQUET_ROW_GROUP: usize = 32 * 1024;
 
@@ -141,11 +143,19 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let interrupt = tokio::signal::ctrl_c();
+    let segments = segment_prefix(plan.output.as_deref(), plan.state_path.as_deref())
+        .context("cannot create a temporary directory")?;
     tokio::select! {
-        result = export(&plan, &mut book, started) => result.map(|()| ExitCode::SUCCESS),
-        _ = interrupt => {
-            eprintln!("error: interrupted{}", if plan.state_path.is_some() { "; re-run with the same --state to continue" } else { "" });
+        result = export(&plan, &mut book, &segments, started) => result.map(|()| ExitCode::SUCCESS),
+        Ok(()) = tokio::signal::ctrl_c() => {
+            // The window tasks are aborted with the export future. Without a state file nothing
+            // can resume, so the segments go; with one, they stay for the next run.
+            if plan.state_path.is_none() {
+                segments.remove_all(MAX_SEGMENTS);
+                eprintln!("error: interrupted");
+            } else {
+                eprintln!("error: interrupted; re-run with the same --state to continue");
+            }
             Ok(ExitCode::from(130))
         }
     }
@@ -297,25 +307,25 @@ impl Plan {
             output: self.output_name.clone(),
         })
     }
+}
 
-    /// The prefix of the segment files: beside the output, beside the state file when the output
-    /// is stdout, else in a fresh temporary directory.
-    fn segment_prefix(&self) -> io::Result<SegmentPrefix> {
-        let beside = |p: &Path| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            p.with_file_name(format!(".{name}.adminstats"))
-        };
-        if let Some(out) = &self.output {
-            return Ok(SegmentPrefix { prefix: beside(out), temp_dir: None });
-        }
-        if let Some(state) = &self.state_path {
-            return Ok(SegmentPrefix { prefix: beside(state), temp_dir: None });
-        }
-        let nonce: u64 = rand::random();
-        let dir = std::env::temp_dir().join(format!("adminstats-export-{}-{nonce:016x}", std::process::id()));
-        fs::create_dir_all(&dir)?;
-        Ok(SegmentPrefix { prefix: dir.join("out"), temp_dir: Some(dir) })
+/// The prefix of the segment files: beside the output, beside the state file when the output is
+/// stdout, else in a fresh temporary directory.
+fn segment_prefix(output: Option<&Path>, state: Option<&Path>) -> io::Result<SegmentPrefix> {
+    let beside = |p: &Path| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        p.with_file_name(format!(".{name}.adminstats"))
+    };
+    if let Some(out) = output {
+        return Ok(SegmentPrefix { prefix: beside(out), temp_dir: None });
     }
+    if let Some(state) = state {
+        return Ok(SegmentPrefix { prefix: beside(state), temp_dir: None });
+    }
+    let nonce: u64 = rand::random();
+    let dir = std::env::temp_dir().join(format!("adminstats-export-{}-{nonce:016x}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    Ok(SegmentPrefix { prefix: dir.join("out"), temp_dir: Some(dir) })
 }
 
 /// Where a run's segment files live.
@@ -350,25 +360,29 @@ impl SegmentPrefix {
     }
 }
 
-async fn export(plan: &Plan, book: &mut Book, started: Instant) -> anyhow::Result<()> {
+async fn export(
+    plan: &Plan,
+    book: &mut Book,
+    segments: &SegmentPrefix,
+    started: Instant,
+) -> anyhow::Result<()> {
     let Some(key) = plan.run_key() else {
         // --since-last, and nothing published since the last run.
         let last = book.state.last_date.clone().unwrap_or_default();
-        write_empty(plan)?;
+        let written = write_empty(plan, segments);
+        segments.remove_all(0);
+        written?;
         eprintln!("nothing new since {last}: wrote an empty export to {}", plan.output_name);
         return Ok(());
     };
     let (start, end) = plan.range.expect("a run key has a range");
-    let segments = plan.segment_prefix().context("cannot create a temporary directory")?;
-
     // Resume the state's unfinished run if it is this one; else drop its files and start afresh.
     if let Some(old) = book.state.run.take() {
         if old.key == key {
             book.state.run = Some(old);
         } else {
-            let old_plan_output = (old.key.output != "-").then(|| PathBuf::from(&old.key.output));
-            let old_prefix = Plan { output: old_plan_output, ..plan_clone_for_prefix(plan) }.segment_prefix();
-            if let Ok(p) = old_prefix {
+            let old_output = (old.key.output != "-").then(|| PathBuf::from(&old.key.output));
+            if let Ok(p) = segment_prefix(old_output.as_deref(), plan.state_path.as_deref()) {
                 p.remove_all(old.windows.len());
             }
             eprintln!(
@@ -442,7 +456,7 @@ async fn export(plan: &Plan, book: &mut Book, started: Instant) -> anyhow::Resul
     let run = book.state.run.clone().expect("the run is in the book");
     let rows: u64 = run.windows.iter().map(|w| w.cp.rows).sum();
     progress.set_message(format!("{rows} rows; writing {}", plan.output_name));
-    join_segments(plan, &segments, &run.windows)
+    join_segments(plan, segments, &run.windows)
         .with_context(|| format!("cannot write {}", plan.output_name))?;
     segments.remove_all(run.windows.len());
     progress.finish_and_clear();
@@ -467,25 +481,6 @@ async fn export(plan: &Plan, book: &mut Book, started: Instant) -> anyhow::Resul
         rows as f64 / secs.max(1e-9)
     );
     Ok(())
-}
-
-/// A copy of the plan's path fields, to compute another run's segment prefix.
-fn plan_clone_for_prefix(plan: &Plan) -> Plan {
-    Plan {
-        base_url: String::new(),
-        app_id: String::new(),
-        app_secret: String::new(),
-        request: plan.request.clone(),
-        range: None,
-        format: plan.format,
-        output: plan.output.clone(),
-        output_name: plan.output_name.clone(),
-        state_path: plan.state_path.clone(),
-        concurrency: 1,
-        rate_limit: 0.0,
-        source: plan.source,
-        max_attempts: 1,
-    }
 }
 
 fn progress_bar(total_days: u64, done_days: u64) -> ProgressBar {
@@ -616,7 +611,7 @@ async fn fetch_window(ctx: &Ctx, index: usize, w: &WindowState) -> Result<(), Fe
         let from =
             parse_date(&seg.cp.next_date).map_err(|_| FetchError::Protocol("bad checkpoint".into()))?;
         let request = ctx.request.with_range(from, window_end);
-        let rows_before = seg.cp.rows;
+        let before = (seg.cp.next_date.clone(), seg.cp.rows);
         let result = fetch_range(ctx, index, &request, &mut seg).await;
         match result {
             Ok(()) => {
@@ -625,7 +620,8 @@ async fn fetch_window(ctx: &Ctx, index: usize, w: &WindowState) -> Result<(), Fe
                 return Ok(());
             }
             Err(FetchError::Client(e)) if e.is_retryable() => {
-                if seg.cp.rows > rows_before || seg.current.is_some() && seg.pending > 0 {
+                // Only a moved checkpoint is progress: rows of a date cut short are fetched again.
+                if (&seg.cp.next_date, seg.cp.rows) != (&before.0, before.1) {
                     failures = 0;
                 }
                 failures += 1;
@@ -929,9 +925,8 @@ fn write_csv_row<W: Write>(w: &mut csv::Writer<W>, item: &UserStatItem) -> io::R
 }
 
 /// Writes the output of an export with no rows.
-fn write_empty(plan: &Plan) -> anyhow::Result<()> {
-    let segments = plan.segment_prefix()?;
-    let result = write_output(plan, &segments, |out| match plan.format {
+fn write_empty(plan: &Plan, segments: &SegmentPrefix) -> anyhow::Result<()> {
+    write_output(plan, segments, |out| match plan.format {
         Format::Csv => {
             let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
             w.write_record(UserStatItem::FIELDS)?;
@@ -940,9 +935,7 @@ fn write_empty(plan: &Plan) -> anyhow::Result<()> {
         }
         Format::Jsonl => Ok(()),
         Format::Parquet => ParquetOut::new(out)?.close(),
-    });
-    segments.remove_all(0);
-    result
+    })
 }
 
 /// Runs `write` on the output: stdout, or a temporary file renamed to the output when `write`
@@ -1014,7 +1007,7 @@ fn join_segments(plan: &Plan, segments: &SegmentPrefix, windows: &[WindowState])
             fs::rename(&first, path)?;
             Ok(())
         }
-        (_, Some(_)) => write_empty(plan),
+        (_, Some(_)) => write_empty(plan, segments),
     }
 }
 
