@@ -268,6 +268,28 @@ def test_blank_lines_only_and_empty_body(env):
         assert (data["accepted"], data["duplicates"], data["rejected"]) == (0, 0, [])
 
 
+def test_crlf_lines_and_chunked_bodies(env):
+    srv, acme, _, model, _ = env
+    import requests
+    u = acme.users["guy"]
+    crlf = [ev("im.message.sent", u, "2026-04-08T09:00:00+08:00", count=2) for _ in range(2)]
+    body = b"\r\n".join(json.dumps(e).encode() for e in crlf) + b"\r\n\r\n"
+    assert reply(srv.ingest_raw(body, token=acme.ingest_token))["accepted"] == 2
+    # producers streaming with Transfer-Encoding: chunked, plain and gzip
+    plain = [ev("docs.created", u, "2026-04-08T09:30:00+08:00", count=3) for _ in range(3)]
+    zipped = [ev("task.created", u, "2026-04-08T09:45:00+08:00", count=4) for _ in range(3)]
+    gz = gzip.compress(ndjson(zipped))
+    for chunks, extra in (((json.dumps(e).encode() + b"\n" for e in plain), {}),
+                          ((gz[i:i + 7] for i in range(0, len(gz), 7)), {"Content-Encoding": "gzip"})):
+        r = requests.post(srv.url("/ingest/v1/events"), data=chunks, timeout=60,
+                          headers={"Authorization": f"Bearer {acme.ingest_token}", **extra})
+        assert r.request.headers.get("Transfer-Encoding") == "chunked"
+        assert reply(r)["accepted"] == 3
+    model["ingco"].add(crlf + plain + zipped)
+    d = user_rows(env, "guy")["2026-04-08"]
+    assert (d["send_messenger_num"], d["create_docs_num"], d["create_task_num"]) == (4, 9, 12)
+
+
 def test_no_trailing_newline(env):
     srv, acme, _, model, _ = env
     e = ev("docs.active", acme.users["guy"], "2026-04-07T10:00:00+08:00")

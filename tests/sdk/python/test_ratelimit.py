@@ -20,7 +20,7 @@ Q = {"start_date": "2026-03-01", "end_date": "2026-03-02"}
 def env(tmp_path_factory):
     t = TenantBuilder("rateco", "cn")
     t.user("a")
-    t.app("one")
+    t.app("one", scopes=["admin:admin_user_stat:readonly", "admin:admin_dept_stat:readonly"])
     t.app("two")
     t.app("three")
     # no --user-stats-rate-limit: the default applies
@@ -76,6 +76,20 @@ def test_limit_is_per_app(env):
     assert any(r.status_code == 429 for r in res)
     r = srv.get_stats(tok_three, Q)
     assert r.status_code == 200, r.text
+
+
+def test_limit_is_per_api(env):
+    srv, t = env
+    token = srv.token(t.apps["one"])
+    time.sleep(1.1)
+    res, _ = burst(srv, token, n=30)
+    assert any(r.status_code == 429 for r in res)
+    # admin_dept_stats has its own budget (10/s): the same app still gets through
+    r = requests.get(srv.url("/open-apis/admin/v1/admin_dept_stats"), timeout=HTTP_TIMEOUT,
+                     headers={"Authorization": f"Bearer {token}"},
+                     params={"department_id_type": "department_id", "department_id": "0",
+                             "contains_child_dept": "true", **Q})
+    assert r.status_code == 200 and r.json()["code"] == 0, r.text
 
 
 def test_sdk_sees_429(env):
