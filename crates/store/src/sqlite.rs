@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use adminstats_core::{Day, DayTotals};
@@ -17,6 +17,17 @@ use crate::{AppendOutcome, NewEvent, Store, StoreError, StoredToken, UserDayFact
 
 /// Migrations, in order; `user_version` counts how many are applied.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Read-only connections kept open at most; more readers wait for one.
+const MAX_READERS: usize = 8;
+/// Page cache of each reader, in KiB (the OS page cache does the rest without counting in our RSS).
+const READER_CACHE_KIB: i64 = 4096;
+
+#[derive(Default)]
+struct ReaderPool {
+    idle: Vec<Connection>,
+    open: usize,
+}
 
 /// How many waiting batches one transaction may take.
 const GROUP_MAX_JOBS: usize = 64;
@@ -35,7 +46,8 @@ enum Job {
 pub struct SqliteStore {
     path: std::path::PathBuf,
     writer: Mutex<Option<(SyncSender<Job>, JoinHandle<()>)>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<ReaderPool>,
+    reader_free: Condvar,
     tenant_ids: RwLock<HashMap<String, i64>>,
 }
 
@@ -57,6 +69,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
+        // Checkpoint less often than the default 1,000 pages: fewer, larger copies into the database.
+        conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(1024);
@@ -65,7 +79,8 @@ impl SqliteStore {
         let store = SqliteStore {
             path,
             writer: Mutex::new(Some((tx, handle))),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(ReaderPool::default()),
+            reader_free: Condvar::new(),
             tenant_ids: RwLock::new(HashMap::new()),
         };
         Ok(store)
@@ -77,24 +92,56 @@ impl SqliteStore {
         tx.send(job).map_err(|_| StoreError::Closed)
     }
 
+    /// Runs `f` on a pooled read-only connection, inside one read transaction (one snapshot, one
+    /// lock round-trip), waiting for a free connection when all `MAX_READERS` are busy.
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.pragma_update(None, "cache_size", -16_384)?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
-                c.set_prepared_statement_cache_capacity(32);
-                c
+        let conn = {
+            let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(c) = pool.idle.pop() {
+                    break Some(c);
+                }
+                if pool.open < MAX_READERS {
+                    pool.open += 1;
+                    break None;
+                }
+                pool = self.reader_free.wait(pool).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let out = f(&conn);
-        self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        let conn = match conn {
+            Some(c) => c,
+            None => match self.open_reader() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.readers.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
+                    self.reader_free.notify_one();
+                    return Err(e);
+                }
+            },
+        };
+        let out = (|| {
+            conn.execute_batch("BEGIN")?;
+            let out = f(&conn);
+            conn.execute_batch("COMMIT")?;
+            out
+        })();
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).idle.push(conn);
+        self.reader_free.notify_one();
         out
+    }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+        c.busy_timeout(std::time::Duration::from_secs(5))?;
+        c.set_prepared_statement_cache_capacity(32);
+        Ok(c)
     }
 
     /// The numeric id of a tenant, if it ever stored anything.
@@ -307,6 +354,86 @@ fn totals_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<DayTota
     })
 }
 
+/// Keys of one day at least this many use one range scan instead of point lookups.
+const RANGE_SCAN_MIN: usize = 8;
+
+/// One key, by primary key.
+fn point_lookup(conn: &Connection, tid: i64, day: Day, open_id: &str) -> Result<UserDayFacts, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {TOTALS_COLUMNS} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3"
+    ))?;
+    let totals = st.query_row(params![tid, day.julian(), open_id], |r| totals_from_row(r, 0)).optional()?;
+    Ok(match totals {
+        Some(mut t) => {
+            if t.platforms != 0 {
+                load_pairs(conn, tid, day.julian(), open_id, &mut t)?;
+            }
+            UserDayFacts { last_active_ms: Some(t.max_ts_ms), totals: Some(t) }
+        }
+        None => UserDayFacts::default(),
+    })
+}
+
+/// Ascending keys of one day, by scanning the primary key between the first and the last. The scan
+/// is bounded (a sparse run falls back to point lookups past the bound).
+fn day_run_by_range(
+    conn: &Connection,
+    tid: i64,
+    day: Day,
+    keys: &[(Day, &str)],
+) -> Result<Vec<UserDayFacts>, StoreError> {
+    let (lo, hi) = (keys[0].1, keys[keys.len() - 1].1);
+    let bound = keys.len() * 4;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT open_id, {TOTALS_COLUMNS} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4 \
+         ORDER BY open_id LIMIT ?5"
+    ))?;
+    let mut rows = st.query(params![tid, day.julian(), lo, hi, bound as i64])?;
+    let mut out: Vec<UserDayFacts> = vec![UserDayFacts::default(); keys.len()];
+    let mut k = 0;
+    let mut scanned = 0;
+    let mut last_seen: Option<String> = None;
+    let mut with_pairs = false;
+    while let Some(r) = rows.next()? {
+        scanned += 1;
+        let open_id: String = r.get(0)?;
+        while k < keys.len() && keys[k].1 < open_id.as_str() {
+            k += 1;
+        }
+        if k < keys.len() && keys[k].1 == open_id {
+            let t = totals_from_row(r, 1)?;
+            with_pairs |= t.platforms != 0;
+            out[k] = UserDayFacts { last_active_ms: Some(t.max_ts_ms), totals: Some(t) };
+        }
+        last_seen = Some(open_id);
+    }
+    if with_pairs {
+        let mut st = conn.prepare_cached(
+            "SELECT open_id, pair FROM user_day_os WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4",
+        )?;
+        let upto = if scanned == bound { last_seen.as_deref().unwrap_or(hi) } else { hi };
+        let mut rows = st.query(params![tid, day.julian(), lo, upto])?;
+        while let Some(r) = rows.next()? {
+            let open_id: String = r.get(0)?;
+            if let Ok(i) = keys.binary_search_by(|k| k.1.cmp(open_id.as_str())) {
+                if let Some(t) = out[i].totals.as_mut() {
+                    t.os_pairs.insert(r.get(1)?);
+                }
+            }
+        }
+    }
+    if scanned == bound {
+        // The scan stopped early: look up the keys beyond where it stopped one by one.
+        let stop = last_seen.unwrap_or_default();
+        for (i, &(d, open_id)) in keys.iter().enumerate() {
+            if open_id > stop.as_str() {
+                out[i] = point_lookup(conn, tid, d, open_id)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn load_pairs(
     conn: &Connection,
     tid: i64,
@@ -335,33 +462,33 @@ impl Store for SqliteStore {
             let Some(tid) = self.tenant_id(conn, tenant)? else {
                 return Ok(vec![UserDayFacts::default(); keys.len()]);
             };
-            let mut day_row = conn.prepare_cached(&format!(
-                "SELECT {TOTALS_COLUMNS} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3"
-            ))?;
+            let mut out: Vec<UserDayFacts> = Vec::with_capacity(keys.len());
+            // Runs of keys on the same day, ascending by open_id (the listing order).
+            let mut at = 0;
+            while at < keys.len() {
+                let day = keys[at].0;
+                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
+                let run_keys = &keys[at..at + run];
+                let sorted = run_keys.windows(2).all(|w| w[0].1 < w[1].1);
+                if run >= RANGE_SCAN_MIN && sorted {
+                    out.extend(day_run_by_range(conn, tid, day, run_keys)?);
+                } else {
+                    for &(d, open_id) in run_keys {
+                        out.push(point_lookup(conn, tid, d, open_id)?);
+                    }
+                }
+                at += run;
+            }
+            // Users without a row that day: their latest earlier active day.
             let mut latest = conn.prepare_cached(
                 "SELECT max_ts FROM user_day WHERE tenant = ?1 AND open_id = ?2 AND day = \
                  (SELECT max(day) FROM user_day WHERE tenant = ?1 AND open_id = ?2 AND day <= ?3)",
             )?;
-            let mut out = Vec::with_capacity(keys.len());
-            for &(day, open_id) in keys {
-                let totals = day_row
-                    .query_row(params![tid, day.julian(), open_id], |r| totals_from_row(r, 0))
-                    .optional()?;
-                let facts = match totals {
-                    Some(mut t) => {
-                        if t.platforms != 0 {
-                            load_pairs(conn, tid, day.julian(), open_id, &mut t)?;
-                        }
-                        UserDayFacts { last_active_ms: Some(t.max_ts_ms), totals: Some(t) }
-                    }
-                    None => UserDayFacts {
-                        totals: None,
-                        last_active_ms: latest
-                            .query_row(params![tid, open_id, day.julian()], |r| r.get(0))
-                            .optional()?,
-                    },
-                };
-                out.push(facts);
+            for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
+                if facts.totals.is_none() {
+                    facts.last_active_ms =
+                        latest.query_row(params![tid, open_id, day.julian()], |r| r.get(0)).optional()?;
+                }
             }
             Ok(out)
         })
@@ -470,7 +597,7 @@ impl Store for SqliteStore {
             drop(tx);
             let _ = handle.join();
         }
-        self.readers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).idle.clear();
         Ok(())
     }
 }

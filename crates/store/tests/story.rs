@@ -97,3 +97,44 @@ fn refuses_a_newer_database() {
     let e = SqliteStore::open(dir.path()).unwrap_err();
     assert!(e.to_string().contains("newer than this binary"), "{e}");
 }
+
+#[test]
+fn range_scans_agree_with_point_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let day = Day::parse("2026-11-20").unwrap();
+    let users: Vec<String> = (0..100).map(|i| format!("ou_{i:03}")).collect();
+    let mut events = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        if i % 3 == 0 {
+            continue; // no row that day
+        }
+        let kind = if i % 2 == 0 {
+            EventKind::ClientActive {
+                platform: 1,
+                os: format!("os {i}"),
+                client: None,
+                package: 0,
+                duration_seconds: 0,
+            }
+        } else {
+            EventKind::ImMessageSent { count: i as i64 }
+        };
+        events.push(ev(&format!("e{i}"), u, day, kind, 1000 + i as i64));
+    }
+    events.push(ev("old", "ou_000", day.plus(-2), EventKind::ImActive, 7));
+    s.append_events("t", events).unwrap();
+    let one_by_one = |keys: &[(Day, &str)]| -> Vec<_> {
+        keys.iter().map(|k| s.user_days("t", std::slice::from_ref(k)).unwrap().remove(0)).collect()
+    };
+    // Dense: every user of a stretch.
+    let dense: Vec<(Day, &str)> = users[0..60].iter().map(|u| (day, u.as_str())).collect();
+    assert_eq!(s.user_days("t", &dense).unwrap(), one_by_one(&dense));
+    // Sparse: eight users spread over all, so the bounded scan stops early.
+    let sparse: Vec<(Day, &str)> = users.iter().step_by(10).map(|u| (day, u.as_str())).collect();
+    assert!(sparse.len() >= 8);
+    let got = s.user_days("t", &sparse).unwrap();
+    assert_eq!(got, one_by_one(&sparse));
+    assert_eq!(got[0].last_active_ms, Some(7), "ou_000 has no row that day: carried");
+    assert_eq!(got[1].totals.as_ref().unwrap().os_pairs.len(), 1);
+}

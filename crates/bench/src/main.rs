@@ -1,0 +1,267 @@
+//! `adminstats-bench`: measures a real `adminstats serve` process on loopback.
+//!
+//! 1. generates the demo organisation (default 100,000 users, 31 days) and its events;
+//! 2. starts the release binary with the calendar frozen so that all 31 days are published;
+//! 3. ingests every event in 1,000-line batches from several connections: durable events/s;
+//! 4. lists `page_size=60` pages from concurrent clients for a fixed time: pages/s, p50, p99;
+//! 5. reads the server's peak RSS (`VmHWM`).
+//!
+//! It prints each figure beside the target of issue 3. Run it with
+//! `cargo run --release -p adminstats-bench` (see `--help` for sizes).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Users of the main tenant.
+    #[arg(long, default_value_t = 100_000)]
+    users: u32,
+    /// Published days.
+    #[arg(long, default_value_t = 31)]
+    days: u32,
+    /// Concurrent ingestion connections.
+    #[arg(long, default_value_t = 4)]
+    ingest_clients: usize,
+    /// Lines per ingestion batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Concurrent listing clients.
+    #[arg(long, default_value_t = 16)]
+    list_clients: usize,
+    /// Seconds of listing load.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// The server binary (default: target/release/adminstats next to this one).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Keep at most this many events (0: all), to shorten a run.
+    #[arg(long, default_value_t = 0)]
+    max_events: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = match &args.bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("adminstats"),
+    };
+    if !bin.exists() {
+        bail!("{} not found: build it with `cargo build --release -p adminstats`", bin.display());
+    }
+    // The last published day is 2026-11-20 at this instant (cn: 09:30 on the 21st has passed).
+    let now = "2026-11-21T10:00:00+08:00";
+    let last_day = time::macros::date!(2026 - 11 - 20);
+    let t0 = Instant::now();
+    let demo = Arc::new(
+        adminstats_demo::generate(&adminstats_demo::Options {
+            users: args.users,
+            days: args.days,
+            seed: 7,
+            last_day,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    eprintln!("bench: organisation generated in {:.1}s", t0.elapsed().as_secs_f64());
+    let tmp = std::env::temp_dir().join(format!("adminstats-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let dir_path = tmp.join("directory.json");
+    std::fs::write(&dir_path, &demo.directory_json)?;
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .arg("--directory")
+        .arg(&dir_path)
+        .arg("--data")
+        .arg(tmp.join("data"))
+        .args(["--listen", "127.0.0.1:0", "--now", now, "--user-stats-rate-limit", "1000000"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the server")?;
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let base = line.trim().strip_prefix("listening on ").context("no listening line")?.to_owned();
+    let result = run(&args, &base, demo, pid).await;
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32) -> anyhow::Result<()> {
+    // Pre-render the batches so that generation is not measured as ingestion.
+    let t0 = Instant::now();
+    let tenant = demo.tenants[0].clone();
+    let d = demo.clone();
+    let max = args.max_events;
+    let batch = args.batch;
+    let batches: Vec<String> = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut n = 0;
+        for b in d.event_batches(0, batch) {
+            n += b.lines().count();
+            out.push(b);
+            if max > 0 && n >= max {
+                break;
+            }
+        }
+        out
+    })
+    .await?;
+    let events: usize = batches.iter().map(|b| b.lines().count()).sum();
+    eprintln!(
+        "bench: {events} events in {} batches rendered in {:.1}s",
+        batches.len(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{base}{}", adminstats_wire::INGEST_PATH);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.ingest_clients {
+        let (client, batches, next, url, token) =
+            (client.clone(), batches.clone(), next.clone(), url.clone(), tenant.ingest_token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(b) = batches.get(i) else { break };
+                let r = client.post(&url).bearer_auth(&token).body(b.clone()).send().await?;
+                let v: serde_json::Value = r.json().await?;
+                accepted += v["data"]["accepted"].as_u64().context("no accepted count")?;
+            }
+            anyhow::Ok(accepted)
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await??;
+    }
+    let ingest_secs = t0.elapsed().as_secs_f64();
+    let rss_after_ingest = peak_rss_mb(pid);
+    if accepted as usize != events {
+        bail!("accepted {accepted} of {events} events");
+    }
+
+    // Listing load.
+    let app = &tenant.apps[0];
+    let token_resp: serde_json::Value = client
+        .post(format!("{base}{}", adminstats_wire::TOKEN_PATH))
+        .json(&serde_json::json!({"app_id": app.app_id, "app_secret": app.app_secret}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token_resp["tenant_access_token"].as_str().context("no token")?.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for w in 0..args.list_clients {
+        let (client, token, base) = (client.clone(), token.clone(), base.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+            let mut lat = Vec::new();
+            let mut page_token: Option<String> = None;
+            let mut start = time::macros::date!(2026 - 10 - 21);
+            while Instant::now() < deadline {
+                if page_token.is_none() {
+                    start = time::macros::date!(2026 - 10 - 21) + time::Duration::days(rng.gen_range(0..=25));
+                }
+                let mut url = format!(
+                    "{base}{}?start_date={start}&end_date=2026-11-20&page_size=60",
+                    adminstats_wire::USER_STATS_PATH,
+                );
+                if let Some(t) = &page_token {
+                    url.push_str("&page_token=");
+                    url.push_str(t);
+                }
+                let t0 = Instant::now();
+                let r = client.get(&url).bearer_auth(&token).send().await?;
+                let status = r.status();
+                let body = r.bytes().await?;
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                if !status.is_success() {
+                    bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body)?;
+                page_token = v["data"]["page_token"].as_str().map(str::to_owned);
+                // Jump to a fresh query now and then, so that pages spread over the whole range.
+                if rng.gen_ratio(1, 50) {
+                    page_token = None;
+                }
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let t0 = Instant::now();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let list_secs = t0.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pages_per_s = lat.len() as f64 / list_secs;
+    let rss = peak_rss_mb(pid);
+
+    let ev_s = events as f64 / ingest_secs;
+    println!("adminstats-bench: {} users x {} days, {events} events", args.users, args.days);
+    println!(
+        "ingestion   {ev_s:>12.0} durable events/s  ({events} events, {}-line batches, {} connections, {ingest_secs:.1}s)   target >= 200000  {}",
+        args.batch,
+        args.ingest_clients,
+        verdict(ev_s >= 200_000.0)
+    );
+    println!(
+        "listing     {pages_per_s:>12.0} pages/s  ({} pages of 60, {} clients, {list_secs:.1}s)   target >= 2000  {}",
+        lat.len(),
+        args.list_clients,
+        verdict(pages_per_s >= 2000.0)
+    );
+    let p99 = percentile(&lat, 0.99);
+    println!(
+        "latency     p50 {:.2} ms  p99 {p99:.2} ms   target p99 < 25 ms  {}",
+        percentile(&lat, 0.5),
+        verdict(p99 < 25.0)
+    );
+    println!(
+        "server RSS  peak {rss:.0} MB (after ingestion {rss_after_ingest:.0} MB)   target < 300 MB  {}",
+        verdict(rss < 300.0)
+    );
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
