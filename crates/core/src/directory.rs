@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::calendar::{parse_rfc3339_ms, Day, Geo};
+use crate::calendar::{format_local, parse_rfc3339_ms, Day, Geo};
 
 /// Scopes the directory may grant (anything else is a typo worth refusing).
 pub const KNOWN_SCOPES: [&str; 3] =
@@ -90,6 +90,10 @@ pub struct User {
     pub last_day: Option<Day>,
     /// Local date of `register_ms`: from this day on, `user_active_flag` is 1.
     pub register_day: Option<Day>,
+    /// `create_ms` as tenant-local `YYYY-MM-DD HH:MM:SS` (rendered once, served on every row).
+    pub create_local: String,
+    /// `register_ms` likewise, `""` when never activated.
+    pub register_local: String,
 }
 
 impl User {
@@ -528,6 +532,8 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
             first_day: Day::of_instant(create_ms, geo),
             last_day: leave_ms.map(|l| Day::of_instant(l, geo)),
             register_day: register_ms.map(|r| Day::of_instant(r, geo)),
+            create_local: format_local(create_ms, geo),
+            register_local: register_ms.map(|r| format_local(r, geo)).unwrap_or_default(),
         });
     }
     users.sort_by(|a, b| a.open_id.cmp(&b.open_id));
