@@ -4,6 +4,7 @@ accepted and answers what admin_user_stats must serve.
 """
 from __future__ import annotations
 
+import bisect
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -46,7 +47,9 @@ class TenantModel:
             for k in ("open_id", "union_id", "user_id"):
                 self.by_id[(k, u[k])] = u
         self.seen_ids: set[str] = set()
-        self.events: dict[str, list[dict]] = {u["open_id"]: [] for u in self.users}
+        # per user: local date -> events, and the sorted instants of all events
+        self.by_day: dict[str, dict[date, list[dict]]] = {u["open_id"]: {} for u in self.users}
+        self.instants: dict[str, list[datetime]] = {u["open_id"]: [] for u in self.users}
 
     # -- events -------------------------------------------------------------
     def add(self, events: list[dict]) -> None:
@@ -58,7 +61,9 @@ class TenantModel:
             keys = [k for k in ("open_id", "union_id", "user_id") if k in e]
             assert len(keys) == 1, e
             u = self.by_id[(keys[0], e[keys[0]])]
-            self.events[u["open_id"]].append(dict(e, _at=parse_ts(e["ts"])))
+            at = parse_ts(e["ts"])
+            self.by_day[u["open_id"]].setdefault(self.local_date(at), []).append(dict(e, _at=at))
+            bisect.insort(self.instants[u["open_id"]], at)
 
     # -- directory ------------------------------------------------------------
     def local_date(self, dt: datetime) -> date:
@@ -100,8 +105,10 @@ class TenantModel:
         tz = self.tz
         day_start = datetime.combine(d, time(0), tzinfo=tz)
         day_end = day_start + timedelta(days=1)
-        evs = [e for e in self.events[user["open_id"]] if day_start <= e["_at"] < day_end]
-        upto = [e["_at"] for e in self.events[user["open_id"]] if e["_at"] < day_end]
+        evs = self.by_day[user["open_id"]].get(d, [])
+        instants = self.instants[user["open_id"]]
+        i = bisect.bisect_left(instants, day_end)      # events strictly before the day's end
+        last = instants[i - 1] if i else None
 
         chain = self.dept_chain(user["department_id"])
         reg = user["register_time"]
@@ -113,7 +120,7 @@ class TenantModel:
             "department_path": "/".join(x["name"] for x in chain),
             "create_time": fmt_local(parse_ts(user["create_time"]), tz),
             "register_time": fmt_local(parse_ts(reg), tz) if reg else "",
-            "last_active_time": fmt_local(max(upto), tz) if upto else "",
+            "last_active_time": fmt_local(last, tz) if last else "",
             "user_active_flag": int(reg is not None and parse_ts(reg) < day_end),
             "suite_active_flag": int(bool(evs)),
         }

@@ -277,3 +277,19 @@ def test_ordering_by_date_then_open_id(env):
     # user_ids sort differently from open_ids, so the order above is a real check
     by_open = sorted(acme.users.values(), key=lambda u: u["open_id"])
     assert [u["user_id"] for u in by_open] != sorted(u["user_id"] for u in by_open)
+
+
+def test_async_sdk_path(env):
+    """lark-oapi's `alist` (httpx) reads the same data."""
+    import asyncio
+    from lark_oapi.api.admin.v1 import ListAdminUserStatRequest
+    from harness import item_dict
+    srv, acme, _, model = env
+    app, alice = acme.apps["full"], acme.users["alice"]
+    client = sdk_client(srv, app)
+    req = (ListAdminUserStatRequest.builder().start_date(START).end_date(END)
+           .user_id(alice["open_id"]).page_size(60).build())
+    resp = asyncio.run(client.admin.v1.admin_user_stat.alist(req))
+    assert resp.success() and resp.code == 0, (resp.code, resp.msg)
+    assert_rows_equal([item_dict(i) for i in resp.data.items],
+                      model["acme"].rows(app, START, END, NOW, user=alice))
