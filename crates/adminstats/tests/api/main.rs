@@ -528,3 +528,67 @@ fn demo_serves_and_its_printed_curl_works() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The commands of the README's "Loading your own organisation" section, run as written (with the
+/// port and data directory swapped for this test's).
+#[test]
+fn readme_commands_work() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("<!-- readme-test:begin -->")
+        .nth(1)
+        .unwrap()
+        .split("<!-- readme-test:end -->")
+        .next()
+        .unwrap();
+    let commands: Vec<&str> = block.lines().filter_map(|l| l.strip_prefix("$ ")).collect();
+    assert!(commands[0].starts_with("adminstats serve "), "{commands:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = commands[0]
+        .replacen("adminstats", bin(), 1)
+        .replace("--listen 127.0.0.1:8080", "--listen 127.0.0.1:0")
+        .replace("--data ./adminstats-data", &format!("--data {}", tmp.path().display()));
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {serve}"))
+        .current_dir(&root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let mut token = String::new();
+    let mut last = Value::Null;
+    for c in &commands[1..] {
+        assert!(c.starts_with("curl "), "{c}");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(c.replace("http://127.0.0.1:8080", &base))
+            .env("TOKEN", &token)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        last = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{c}: {e}: {:?}", out.stdout));
+        assert_eq!(last["code"], 0, "{c}: {last}");
+        if let Some(t) = last["tenant_access_token"].as_str() {
+            token = t.to_owned();
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let items = last["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let zhang = items.iter().find(|i| i["user_name"] == "Zhang San").unwrap();
+    assert_eq!((zhang["send_messenger_num"].as_i64(), zhang["vc_duration"].as_i64()), (Some(12), Some(30)));
+    assert_eq!(zhang["active_os"], "'macos 14.5,feishu 7.12.3'");
+    let li = items.iter().find(|i| i["user_name"] == "李四").unwrap();
+    assert_eq!(
+        (li["email_send_ext_count"].as_str(), li["quick_search_count"].as_str()),
+        (Some("3"), Some("2"))
+    );
+    assert_eq!(li["create_task_num"], 1);
+}
