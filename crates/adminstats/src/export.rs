@@ -147,17 +147,39 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .context("cannot create a temporary directory")?;
     tokio::select! {
         result = export(&plan, &mut book, &segments, started) => result.map(|()| ExitCode::SUCCESS),
-        Ok(()) = tokio::signal::ctrl_c() => {
+        signal = stop_signal() => {
             // The window tasks are aborted with the export future. Without a state file nothing
             // can resume, so the segments go; with one, they stay for the next run.
             if plan.state_path.is_none() {
                 segments.remove_all(MAX_SEGMENTS);
-                eprintln!("error: interrupted");
+                eprintln!("error: interrupted by {signal}");
             } else {
-                eprintln!("error: interrupted; re-run with the same --state to continue");
+                eprintln!("error: interrupted by {signal}; re-run with the same --state to continue");
             }
             Ok(ExitCode::from(130))
         }
+    }
+}
+
+/// Waits for SIGINT, SIGTERM or SIGHUP (a closed terminal); returns its name. Never returns
+/// where the signals cannot be watched.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let watch = |kind: SignalKind| signal(kind).ok();
+    let (mut int, mut term, mut hup) =
+        (watch(SignalKind::interrupt()), watch(SignalKind::terminate()), watch(SignalKind::hangup()));
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    tokio::select! {
+        () = recv(&mut int) => "SIGINT",
+        () = recv(&mut term) => "SIGTERM",
+        () = recv(&mut hup) => "SIGHUP",
     }
 }
 
@@ -402,8 +424,10 @@ async fn export(
     book.save(true).context("cannot write the state file")?;
 
     let total_days = u64::try_from((end - start).whole_days() + 1).unwrap_or(0);
-    let done_days: u64 = windows.iter().map(WindowState::days_done).sum();
-    let progress = progress_bar(total_days, done_days);
+    let progress = progress_bar(windows.iter().map(|w| w.cp.rows).sum());
+    if let Some(run) = &book.state.run {
+        estimate_progress(&progress, run, total_days);
+    }
 
     let probe = Client::builder(&plan.app_id, &plan.app_secret)
         .base_url(&plan.base_url)
@@ -435,6 +459,7 @@ async fn export(
         }),
         book: Mutex::new(std::mem::replace(book, Book::detached())),
         progress: progress.clone(),
+        total_days,
         rows: AtomicU64::new(windows.iter().map(|w| w.cp.rows).sum()),
         segments: segments.clone(),
     });
@@ -483,19 +508,35 @@ async fn export(
     Ok(())
 }
 
-fn progress_bar(total_days: u64, done_days: u64) -> ProgressBar {
+/// A bar of rows, whose length is estimated from the days completed so far; hidden unless stderr
+/// is a terminal.
+fn progress_bar(rows_done: u64) -> ProgressBar {
     if !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(Some(total_days), ProgressDrawTarget::stderr());
-    let style =
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} days, {msg}, ETA {eta}")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {human_pos} of ~{human_len} rows, {msg}, ETA {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
-    pb.set_position(done_days);
-    pb.set_message("0 rows");
+    pb.set_position(rows_done);
+    // Redraw (elapsed, ETA) even while a long day is being fetched.
+    pb.enable_steady_tick(Duration::from_millis(250));
     pb
+}
+
+/// Sets the bar's length to the rows expected: those of the completed days, scaled to all days.
+fn estimate_progress(pb: &ProgressBar, run: &RunState, total_days: u64) {
+    let days: u64 = run.windows.iter().map(WindowState::days_done).sum();
+    let rows: u64 = run.windows.iter().map(|w| w.cp.rows).sum();
+    if days > 0 {
+        let expected =
+            u64::try_from(u128::from(rows) * u128::from(total_days) / u128::from(days)).unwrap_or(u64::MAX);
+        pb.set_length(expected.max(pb.position()));
+    }
+    pb.set_message(format!("{days}/{total_days} days"));
 }
 
 const MODE_UNKNOWN: u8 = 0;
@@ -512,6 +553,7 @@ struct Ctx {
     mode: AtomicU8,
     book: Mutex<Book>,
     progress: ProgressBar,
+    total_days: u64,
     rows: AtomicU64,
     segments: SegmentPrefix,
 }
@@ -522,19 +564,14 @@ impl Ctx {
     fn checkpoint(&self, index: usize, cp: &Checkpoint, force: bool) -> io::Result<()> {
         let mut book = self.book.lock().unwrap_or_else(|p| p.into_inner());
         let Some(run) = book.state.run.as_mut() else { return Ok(()) };
-        let w = &mut run.windows[index];
-        let before = w.days_done();
-        w.cp = cp.clone();
-        self.progress.inc(w.days_done().saturating_sub(before));
-        self.progress.set_message(format!("{} rows", self.rows.load(Ordering::Relaxed)));
+        run.windows[index].cp = cp.clone();
+        estimate_progress(&self.progress, run, self.total_days);
         book.save(force)
     }
 
     fn count_row(&self) {
-        let n = self.rows.fetch_add(1, Ordering::Relaxed) + 1;
-        if n.is_multiple_of(8192) {
-            self.progress.set_message(format!("{n} rows"));
-        }
+        self.rows.fetch_add(1, Ordering::Relaxed);
+        self.progress.inc(1);
     }
 }
 
@@ -630,7 +667,8 @@ async fn fetch_window(ctx: &Ctx, index: usize, w: &WindowState) -> Result<(), Fe
                 }
                 let lost = seg.pending;
                 seg = seg.rollback()?;
-                ctx.rows.fetch_sub(lost, Ordering::Relaxed);
+                let rows = ctx.rows.fetch_sub(lost, Ordering::Relaxed) - lost;
+                ctx.progress.set_position(rows);
                 let delay = Duration::from_millis(500) * (1 << failures.min(4));
                 tracing::debug!(window = %w.start, error = %e, ?delay, "fetching the window again from {}", seg.cp.next_date);
                 tokio::time::sleep(delay).await;
