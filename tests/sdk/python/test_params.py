@@ -44,6 +44,9 @@ BOTH = ("start_date", "end_date")
     ({}, BOTH),
     ({"start_date": "2026-02-30", "end_date": E}, ("start_date",)),
     ({"start_date": S, "end_date": "2026-02-30"}, ("end_date",)),
+    ({"start_date": "2026-02-29", "end_date": E}, ("start_date",)),
+    ({"start_date": "2026-04-31", "end_date": "2026-05-01"}, ("start_date",)),
+    ({"start_date": "2026-13-01", "end_date": E}, ("start_date",)),
     ({"start_date": "2026-3-01", "end_date": E}, ("start_date",)),
     ({"start_date": "20260301", "end_date": E}, ("start_date",)),
     ({"start_date": "", "end_date": E}, ("start_date",)),
@@ -51,7 +54,8 @@ BOTH = ("start_date", "end_date")
     ({"start_date": "2026-03-05", "end_date": "2026-03-04"}, BOTH),
     ({"start_date": "2026-01-01", "end_date": "2026-02-01"}, BOTH),
     ({"start_date": "2025-12-15", "end_date": "2026-03-01"}, BOTH),
-], ids=["no-start", "no-end", "no-dates", "feb-30-start", "feb-30-end", "no-zero-pad", "compact",
+], ids=["no-start", "no-end", "no-dates", "feb-30-start", "feb-30-end", "feb-29-non-leap", "apr-31",
+         "month-13", "no-zero-pad", "compact",
         "empty", "datetime", "start-after-end", "32-days", "77-days"])
 def test_bad_dates_1051001(env, params, names):
     _, _, _, _, clients = env
@@ -65,6 +69,7 @@ def test_31_days_inclusive_is_allowed(env):
     assert_sdk_ok(sdk_list(clients["full"], start_date="2026-01-01", end_date="2026-01-31"))
     assert_sdk_ok(sdk_list(clients["full"], start_date="2026-02-07", end_date="2026-03-09"))
     assert_sdk_ok(sdk_list(clients["full"], start_date=S, end_date=S))
+    assert_sdk_ok(sdk_list(clients["full"], start_date="2028-02-29", end_date="2028-03-01"))  # leap day
 
 
 @pytest.mark.parametrize("size", ["0", "61", "abc", "-1", "1.5", "1e1"])
