@@ -143,6 +143,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    for (flag, path) in [("--output", plan.output.as_deref()), ("--state", plan.state_path.as_deref())] {
+        let Some(path) = path else { continue };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            anyhow::bail!("{flag} {}: the directory {} does not exist", path.display(), dir.display());
+        }
+    }
     let segments = segment_prefix(plan.output.as_deref(), plan.state_path.as_deref())
         .context("cannot create a temporary directory")?;
     tokio::select! {

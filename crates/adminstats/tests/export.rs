@@ -853,6 +853,12 @@ fn bad_input_is_one_line_with_the_right_exit_code() {
     check(&["--since-last", "--end-date", END, "--output", o], &w.server.url, 2, "--state");
     check(&["--start-date", START, "--end-date", END, "--output", o], "http://127.0.0.1:1", 1, "127.0.0.1:1");
     check(&["--start-date", START, "--end-date", END, "--output", o], "not a url", 1, "base");
+    check(
+        &["--start-date", START, "--end-date", END, "--output", "/nonexistent-dir/x.csv"],
+        &w.server.url,
+        1,
+        "does not exist",
+    );
     let mut wrong = Command::new(bin());
     wrong.args(["export", "--base-url", &w.server.url, "--app-id", APP_ID, "--app-secret", "wrong"]);
     wrong.args(["--start-date", START, "--end-date", END, "--output", o]);

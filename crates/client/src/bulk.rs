@@ -118,6 +118,9 @@ impl BulkRows {
     }
 
     /// Turns the rows into a `Stream`, for use with stream combinators.
+    ///
+    /// # Errors
+    /// The stream yields the error of [`BulkRows::next_row`] that stopped it, and then ends.
     pub fn into_stream(self) -> impl Stream<Item = Result<UserStatItem>> + Send {
         futures_util::stream::try_unfold(self, |mut rows| async move {
             Ok(rows.next_row().await?.map(|item| (item, rows)))
