@@ -12,7 +12,7 @@ use adminstats_demo::{Demo, Options};
 use adminstats_server::Server;
 use adminstats_wire::{Envelope, IngestReply, INGEST_PATH};
 
-use crate::serve::{shutdown_signal, spawn_reload_on_sighup};
+use crate::serve::Signals;
 
 /// Lines per ingestion request.
 const BATCH_LINES: usize = 5_000;
@@ -89,10 +89,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = adminstats_server::Config::new(directory.clone(), data.join("store"));
     config.listen = args.listen;
     config.now_ms = args.now;
+    let signals = Signals::install()?;
     let server = Server::bind(config).await?;
     let addr = server.local_addr();
-    spawn_reload_on_sighup(server.state());
-    let serving = tokio::spawn(server.run_until(shutdown_signal()));
+    let shutdown = signals.serve(server.state());
+    let serving = tokio::spawn(server.run_until(shutdown));
     let base = format!("http://{addr}");
 
     let totals = ingest_all(&base, demo.clone()).await?;

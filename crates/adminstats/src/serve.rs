@@ -77,10 +77,12 @@ impl ServeArgs {
 /// # Errors
 /// The server could not start (directory, data directory or address).
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Handlers first: a supervisor may signal as soon as it reads the `listening on` line.
+    let signals = Signals::install()?;
     let server = Server::bind(args.config()).await?;
+    let shutdown = signals.serve(server.state());
     announce(&server)?;
-    spawn_reload_on_sighup(server.state());
-    server.run_until(shutdown_signal()).await;
+    server.run_until(shutdown).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,46 +97,67 @@ pub fn announce(server: &Server) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Reloads the directory on every SIGHUP; an invalid file is logged and the old one kept.
-pub fn spawn_reload_on_sighup(state: AppState) {
+/// SIGTERM, SIGINT and SIGHUP, caught from the moment [`Signals::install`] returns.
+pub struct Signals {
     #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reload with POST /admin-api/v1/directory/reload");
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let st = state.clone();
-            match tokio::task::spawn_blocking(move || st.reload_directory()).await {
-                Ok(Ok(summary)) => tracing::info!(%summary, "directory reloaded (SIGHUP)"),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "directory reload refused; the previous one stays in force")
-                }
-                Err(e) => tracing::error!(error = %e, "directory reload task failed"),
-            }
-        }
-    });
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+impl Signals {
+    /// Installs the handlers now (not when first polled), so no signal meets the default action.
+    ///
+    /// # Errors
+    /// The handlers cannot be installed.
+    pub fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+                hup: signal(SignalKind::hangup())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    tracing::info!("stop signal received");
+
+    /// Reloads `state`'s directory on every SIGHUP (an invalid file is logged and the old one kept)
+    /// and returns the future that completes on SIGTERM or SIGINT.
+    pub fn serve(self, state: AppState) -> impl std::future::Future<Output = ()> {
+        #[cfg(unix)]
+        {
+            let Signals { mut term, mut int, mut hup } = self;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let st = state.clone();
+                    match tokio::task::spawn_blocking(move || st.reload_directory()).await {
+                        Ok(Ok(summary)) => tracing::info!(%summary, "directory reloaded (SIGHUP)"),
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "directory reload refused; the previous one stays in force")
+                        }
+                        Err(e) => tracing::error!(error = %e, "directory reload task failed"),
+                    }
+                }
+            });
+            async move {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+                tracing::info!("stop signal received");
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = state;
+            async move {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
 }

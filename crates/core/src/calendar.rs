@@ -176,8 +176,23 @@ pub fn format_local(ms: i64, geo: Geo) -> String {
 /// # Errors
 /// A message saying what is wrong, for anything that is not RFC 3339 with an offset.
 pub fn parse_rfc3339_ms(s: &str) -> Result<i64, String> {
-    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time with an offset ({e})"))?;
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let t = OffsetDateTime::parse(s, rfc3339).or_else(|e| {
+        // RFC 3339 allows a leap second (`23:59:60`); count it as the last moment of `:59`.
+        match s.get(17..19) {
+            Some("60") => OffsetDateTime::parse(
+                &format!(
+                    "{}59.999{}",
+                    &s[..17],
+                    s[19..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit())
+                ),
+                rfc3339,
+            )
+            .map_err(|_| e),
+            _ => Err(e),
+        }
+    });
+    let t = t.map_err(|e| format!("{s:?} is not an RFC 3339 time with an offset ({e})"))?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
@@ -291,7 +306,10 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_needs_an_offset() {
+    fn rfc3339_needs_an_offset_and_takes_leap_seconds() {
+        assert_eq!(ms("2026-04-05T23:59:60+08:00"), ms("2026-04-05T23:59:59.999+08:00"));
+        assert_eq!(ms("2026-04-05T23:59:60.5Z"), ms("2026-04-05T23:59:59.999Z"));
+        assert!(parse_rfc3339_ms("2026-04-05T23:59:61Z").is_err());
         assert!(parse_rfc3339_ms("2026-11-20T10:00:00").is_err());
         assert_eq!(ms("2026-11-20T10:00:00.5+08:00") % 1000, 500);
     }

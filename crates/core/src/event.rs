@@ -10,10 +10,11 @@ use serde::Deserialize;
 use crate::calendar::{parse_rfc3339_ms, Day};
 use crate::directory::{Tenant, UserIdType};
 
-/// The largest `count` one event may carry; larger values are refused as a likely producer bug.
-pub const MAX_COUNT: i64 = 1_000_000;
-/// The largest `duration_seconds` one event may carry (a day).
-pub const MAX_DURATION_SECONDS: i64 = 86_400;
+/// The largest `count` one event may carry (10^12): far above any real count, low enough that a
+/// day's sums stay exact in int64.
+pub const MAX_COUNT: i64 = 1_000_000_000_000;
+/// The largest `duration_seconds` one event may carry (10^9 s), for the same reason.
+pub const MAX_DURATION_SECONDS: i64 = 1_000_000_000;
 /// Events before this instant (2000-01-01T00:00:00Z) are refused: almost always seconds sent as milliseconds.
 pub const MIN_TS_MS: i64 = 946_684_800_000;
 /// How far ahead of the service's calendar an event may be.

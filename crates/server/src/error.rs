@@ -46,6 +46,9 @@ pub enum ApiError {
     /// Operator API: the directory file was refused; the old one stays in force.
     #[error("directory refused, the previous one stays in force: {0}")]
     DirectoryInvalid(String),
+    /// The peer of another geo cannot be reached or refused us.
+    #[error("{0}")]
+    PeerUnavailable(String),
     #[error("not found: no such endpoint")]
     NotFound,
     #[error("method not allowed on this endpoint")]
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::INGEST_TOO_LARGE),
             ApiError::AdminUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),
             ApiError::DirectoryInvalid(_) => (StatusCode::BAD_REQUEST, codes::ADMIN_DIRECTORY_INVALID),
+            ApiError::PeerUnavailable(_) => (StatusCode::BAD_GATEWAY, codes::PEER_UNAVAILABLE),
             ApiError::NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),

@@ -7,6 +7,7 @@
 //! - [`logid`]: the per-request log id (`X-Tt-Logid`), the request span and the error body;
 //! - [`auth`]: tenant access tokens and the gateway checks;
 //! - [`page_token`]: tamper-evident cursors;
+//! - [`forward`]: cross-geo queries sent on to the peer of their geo;
 //! - [`routes`]: one module per endpoint;
 //! - [`serve`]: binding, the HTTP/1 loop and graceful shutdown.
 //!
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod logid;
 pub mod page_token;
 pub mod routes;

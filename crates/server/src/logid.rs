@@ -94,7 +94,10 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             }
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&log_id) {
+    // A forwarded answer keeps the peer's log id: it is the one its body and the peer's log carry.
+    if let Some(peer) = resp.headers().get(LOG_ID_HEADER) {
+        tracing::info!(parent: &span, peer_log_id = ?peer, "answered by the peer");
+    } else if let Ok(v) = HeaderValue::from_str(&log_id) {
         resp.headers_mut().insert(LOG_ID_HEADER, v);
     }
     let status = resp.status().as_u16();

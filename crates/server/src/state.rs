@@ -26,6 +26,7 @@ pub struct Inner {
     pub wall: Arc<dyn Clock>,
     pub tokens: TokenBook,
     pub limiter: RateLimiter,
+    pub forwarder: crate::forward::Forwarder,
     /// Authenticates page tokens; kept in the store so tokens survive restarts.
     pub page_key: [u8; 32],
 }
@@ -56,6 +57,7 @@ impl AppState {
             wall,
             tokens,
             limiter: RateLimiter::default(),
+            forwarder: Default::default(),
             page_key,
         }))
     }

@@ -18,7 +18,7 @@ use crate::logid::with_content_type;
 use crate::state::AppState;
 use crate::ApiError;
 
-use super::user_stats::{item, parse_query, plan, Plan};
+use super::user_stats::{item, parse_query, plan, Plan, Route};
 
 /// Bytes buffered before a chunk is sent.
 const CHUNK: usize = 256 * 1024;
@@ -37,7 +37,14 @@ pub async fn stream(
         state.wall.now_ms(),
     )?;
     let q = parse_query(raw.as_deref())?;
-    let plan = plan(&state, caller, &q, None)?;
+    let plan = match plan(&state, caller, &q, None)? {
+        Route::Local(p) => p,
+        Route::Peer { url, .. } => {
+            return Err(ApiError::Param(format!(
+                "target_geo: the bulk export serves this instance's geo only; ask the peer at {url} directly"
+            )))
+        }
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     let st = state.clone();
     let span = tracing::Span::current();

@@ -29,6 +29,14 @@ pub const MAX_PAGE_SIZE: usize = 60;
 /// The page size when none is given.
 pub const DEFAULT_PAGE_SIZE: usize = 10;
 
+/// Where a query is answered.
+pub enum Route {
+    /// Here, with this plan.
+    Local(Plan),
+    /// By the peer at this base URL (another geo), as this caller.
+    Peer { url: String, caller: Caller },
+}
+
 /// A validated query, ready to list rows.
 pub struct Plan {
     pub caller: Caller,
@@ -101,7 +109,7 @@ pub fn plan(
     caller: Caller,
     q: &UserStatsQuery,
     max_days: Option<i32>,
-) -> Result<Plan, ApiError> {
+) -> Result<Route, ApiError> {
     let app = caller.app();
     if !app.has_scope(SCOPE_USER_STATS) {
         return Err(ApiError::ScopeRequired(SCOPE_USER_STATS));
@@ -110,6 +118,27 @@ pub fn plan(
         return Err(ApiError::NoPermission(
             "store apps (应用商店应用) cannot read admin statistics; use a custom app (企业自建应用)".into(),
         ));
+    }
+    let target_geo = match q.target_geo.as_deref() {
+        None | Some("") => state.config.geo,
+        Some(s) => s
+            .parse::<Geo>()
+            .map_err(|_| ApiError::Param(format!("target_geo {s:?} must be one of cn, us, sg, jp")))?,
+    };
+    let tenant = caller.tenant();
+    if target_geo != state.config.geo {
+        if !tenant.cross_geo.contains(&target_geo) {
+            return Err(ApiError::NoPermission(format!(
+                "target_geo {target_geo}: this tenant has not opened cross-geo queries to {target_geo}"
+            )));
+        }
+        return match state.config.peers.iter().find(|(g, _)| *g == target_geo) {
+            Some((_, url)) => Ok(Route::Peer { url: url.clone(), caller }),
+            None => Err(ApiError::Param(format!(
+                "target_geo {target_geo}: this instance serves {} and knows no peer for {target_geo} (--peer {target_geo}=URL)",
+                state.config.geo
+            ))),
+        };
     }
     let first = required_day(&q.start_date, "start_date")?;
     let last = required_day(&q.end_date, "end_date")?;
@@ -139,24 +168,6 @@ pub fn plan(
             ))
         })?,
     };
-    let target_geo = match q.target_geo.as_deref() {
-        None | Some("") => state.config.geo,
-        Some(s) => s
-            .parse::<Geo>()
-            .map_err(|_| ApiError::Param(format!("target_geo {s:?} must be one of cn, us, sg, jp")))?,
-    };
-    let tenant = caller.tenant();
-    if target_geo != state.config.geo {
-        if !tenant.cross_geo.contains(&target_geo) {
-            return Err(ApiError::NoPermission(format!(
-                "target_geo {target_geo}: this tenant has not opened cross-geo queries to {target_geo}"
-            )));
-        }
-        return Err(ApiError::Param(format!(
-            "target_geo {target_geo}: this instance serves {} and has no peer for {target_geo}",
-            state.config.geo
-        )));
-    }
     if user_id_type == UserIdType::UserId && !app.has_scope(SCOPE_EMPLOYEE_ID) {
         return Err(ApiError::ScopeRequired(SCOPE_EMPLOYEE_ID));
     }
@@ -222,7 +233,7 @@ pub fn plan(
         q.user_id.as_deref().unwrap_or(""),
         target_geo.as_str(),
     ]);
-    Ok(Plan { caller, first, last: last.min(published), user_id_type, only, fingerprint })
+    Ok(Route::Local(Plan { caller, first, last: last.min(published), user_id_type, only, fingerprint }))
 }
 
 /// Renders one row.
@@ -288,7 +299,16 @@ pub async fn list(
         state.wall.now_ms(),
     )?;
     let q = parse_query(raw.as_deref())?;
-    let plan = plan(&state, caller, &q, Some(MAX_RANGE_DAYS))?;
+    let plan = match plan(&state, caller, &q, Some(MAX_RANGE_DAYS))? {
+        Route::Local(p) => p,
+        Route::Peer { url, caller } => {
+            let path = match &raw {
+                Some(r) => format!("{}?{r}", adminstats_wire::USER_STATS_PATH),
+                None => adminstats_wire::USER_STATS_PATH.to_owned(),
+            };
+            return state.forwarder.get(&url, caller.app(), &path, state.wall.now_ms()).await;
+        }
+    };
     let page_size = match q.page_size.as_deref() {
         None | Some("") => DEFAULT_PAGE_SIZE,
         Some(s) => s.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
