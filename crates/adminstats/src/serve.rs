@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// admin_user_stats requests per second allowed per app.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub user_stats_rate_limit: u32,
+    /// admin_dept_stats requests per second allowed per app.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub dept_stats_rate_limit: u32,
     /// Largest ingestion body in bytes, after decompression (larger bodies get HTTP 413).
     #[arg(long, default_value_t = adminstats_server::config::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -66,6 +69,7 @@ impl ServeArgs {
             peers: self.peer.clone(),
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             user_stats_rate_limit: self.user_stats_rate_limit,
+            dept_stats_rate_limit: self.dept_stats_rate_limit,
             max_body_bytes: self.max_body_bytes,
             ..Config::new(self.directory.clone(), self.data.clone())
         }

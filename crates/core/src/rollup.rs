@@ -216,3 +216,99 @@ mod tests {
         assert_eq!(flag(t.events), 1);
     }
 }
+
+/// The numbers of a set of users on one day (admin_dept_stats), summed from their rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeptTotals {
+    pub total_user_num: i64,
+    pub active_user_num: i64,
+    pub suite_dau: i64,
+    pub new_user_num: i64,
+    pub new_active_num: i64,
+    pub resign_user_num: i64,
+    pub im_dau: i64,
+    pub send_messenger_user_num: i64,
+    pub send_messenger_num: i64,
+    pub docs_dau: i64,
+    pub create_docs_user_num: i64,
+    pub create_docs_num: i64,
+    pub cal_dau: i64,
+    pub create_cal_user_num: i64,
+    pub create_cal_num: i64,
+    pub vc_dau: i64,
+    /// Sum of the users' `vc_duration` (minutes, each rounded down per user-day).
+    pub vc_duration: i64,
+    pub task_dau: i64,
+    pub create_task_user_num: i64,
+    pub create_task_num: i64,
+    /// Sum of `client.active` `duration_seconds`.
+    pub active_seconds: i64,
+    pub email_send_ext: i64,
+    pub email_send_in: i64,
+    pub email_receive_ext: i64,
+    pub email_receive_in: i64,
+    pub search_active_dau: i64,
+    pub quick_search: i64,
+    pub tab_search: i64,
+}
+
+impl DeptTotals {
+    /// Adds one user's row of `day`.
+    pub fn add(&mut self, user: &crate::directory::User, day: crate::Day, t: Option<&DayTotals>) {
+        self.total_user_num += 1;
+        self.active_user_num += i64::from(user.register_day.is_some_and(|r| r <= day));
+        self.new_user_num += i64::from(user.first_day == day);
+        self.new_active_num += i64::from(user.register_day == Some(day));
+        self.resign_user_num += i64::from(user.last_day == Some(day));
+        let Some(t) = t else { return };
+        self.suite_dau += flag(t.events);
+        self.im_dau += flag(t.im_events);
+        self.send_messenger_user_num += flag(t.send_messenger_num);
+        self.send_messenger_num += t.send_messenger_num;
+        self.docs_dau += flag(t.docs_events);
+        self.create_docs_user_num += flag(t.create_docs_num);
+        self.create_docs_num += t.create_docs_num;
+        self.cal_dau += flag(t.cal_events);
+        self.create_cal_user_num += flag(t.create_cal_num);
+        self.create_cal_num += t.create_cal_num;
+        self.vc_dau += flag(t.vc_events);
+        self.vc_duration += t.vc_duration_minutes();
+        self.task_dau += flag(t.task_events);
+        self.create_task_user_num += flag(t.create_task_num);
+        self.create_task_num += t.create_task_num;
+        self.active_seconds += t.active_seconds;
+        self.email_send_ext += t.email_send_ext;
+        self.email_send_in += t.email_send_in;
+        self.email_receive_ext += t.email_receive_ext;
+        self.email_receive_in += t.email_receive_in;
+        self.search_active_dau += flag(t.search_events);
+        self.quick_search += t.quick_search;
+        self.tab_search += t.tab_search;
+    }
+}
+
+/// `num / den` as a two-decimal string, rounded half up; `"0.00"` when `den` is 0.
+pub fn ratio2(num: i64, den: i64) -> String {
+    if den <= 0 || num < 0 {
+        return "0.00".to_owned();
+    }
+    // Hundredths, rounded half up, in integers: floor((200·num + den) / (2·den)).
+    let (num, den) = (i128::from(num), i128::from(den));
+    let h = (200 * num + den) / (2 * den);
+    format!("{}.{:02}", h / 100, h % 100)
+}
+
+#[cfg(test)]
+mod dept_tests {
+    use super::ratio2;
+
+    #[test]
+    fn ratios_round_half_up() {
+        assert_eq!(ratio2(1, 3), "0.33");
+        assert_eq!(ratio2(2, 3), "0.67");
+        assert_eq!(ratio2(1, 8), "0.13", "0.125 rounds up");
+        assert_eq!(ratio2(5, 0), "0.00");
+        assert_eq!(ratio2(7, 2), "3.50");
+        assert_eq!(ratio2(0, 9), "0.00");
+    }
+}

@@ -30,6 +30,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// `admin_user_stats` requests per second per app.
     pub user_stats_rate_limit: u32,
+    /// `admin_dept_stats` requests per second per app.
+    pub dept_stats_rate_limit: u32,
     /// Largest accepted ingestion body, after decompression.
     pub max_body_bytes: usize,
 }
@@ -46,6 +48,7 @@ impl Config {
             peers: Vec::new(),
             admin_token: None,
             user_stats_rate_limit: 20,
+            dept_stats_rate_limit: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
@@ -62,6 +65,7 @@ impl fmt::Debug for Config {
             .field("peers", &self.peers)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("user_stats_rate_limit", &self.user_stats_rate_limit)
+            .field("dept_stats_rate_limit", &self.dept_stats_rate_limit)
             .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The app may not see what it asked for.
     #[error("{0}")]
     NoPermission(String),
+    /// admin_dept_stats: the department is outside the app's data scope.
+    #[error("There is no query permission for this department's data: {0}")]
+    DeptNoPermission(String),
     /// Token endpoint: bad request.
     #[error("invalid param: {0}")]
     TokenParam(String),
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::Param(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::PARAM_INVALID),
             ApiError::NoPermission(_) => (StatusCode::BAD_REQUEST, codes::NO_PERMISSION),
+            ApiError::DeptNoPermission(_) => (StatusCode::BAD_REQUEST, codes::NO_DEPT_PERMISSION),
             ApiError::TokenParam(_) => (StatusCode::OK, codes::TOKEN_INVALID_PARAM),
             ApiError::TokenSecret => (StatusCode::OK, codes::TOKEN_BAD_SECRET),
             ApiError::IngestUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),

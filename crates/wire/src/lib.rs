@@ -21,6 +21,10 @@ mod int64_string;
 pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
 /// The path of the per-user statistics endpoint.
 pub const USER_STATS_PATH: &str = "/open-apis/admin/v1/admin_user_stats";
+/// The path of the per-department statistics endpoint.
+pub const DEPT_STATS_PATH: &str = "/open-apis/admin/v1/admin_dept_stats";
+/// The scope `admin_dept_stats` needs.
+pub const SCOPE_DEPT_STATS: &str = "admin:admin_dept_stat:readonly";
 /// The path of the bulk export endpoint (adminstats only, not on Lark).
 pub const USER_STATS_EXPORT_PATH: &str = "/open-apis/admin/v1/admin_user_stats/export";
 /// The path of the ingestion endpoint.
@@ -212,6 +216,98 @@ impl UserStatItem {
         "quick_search_count",
         "tab_search_count",
     ];
+}
+
+/// The query string of `GET /open-apis/admin/v1/admin_dept_stats`, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeptStatsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department_id_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains_child_dept: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_geo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_product_version: Option<String>,
+}
+
+/// The `data` of an `admin_dept_stats` page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DeptStatsPage {
+    pub has_more: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
+    #[serde(default)]
+    pub items: Vec<DeptStatItem>,
+}
+
+/// One department's numbers for one day (and product version), with Lark's JSON types: rates and
+/// averages are two-decimal strings, the email and search sums int64 strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeptStatItem {
+    pub date: String,
+    pub department_id: String,
+    pub department_name: String,
+    pub department_path: String,
+    pub total_user_num: i64,
+    pub active_user_num: i64,
+    pub active_user_rate: String,
+    pub suite_dau: i64,
+    pub suite_active_rate: String,
+    pub new_user_num: i64,
+    pub new_active_num: i64,
+    pub resign_user_num: i64,
+    pub im_dau: i64,
+    pub send_messenger_user_num: i64,
+    pub send_messenger_num: i64,
+    pub avg_send_messenger_num: String,
+    pub docs_dau: i64,
+    pub create_docs_user_num: i64,
+    pub create_docs_num: i64,
+    pub avg_create_docs_num: String,
+    pub cal_dau: i64,
+    pub create_cal_user_num: i64,
+    pub create_cal_num: i64,
+    pub avg_create_cal_num: String,
+    pub vc_dau: i64,
+    pub vc_duration: i64,
+    pub avg_vc_duration: String,
+    pub avg_duration: String,
+    pub task_dau: i64,
+    pub create_task_user_num: i64,
+    pub create_task_num: i64,
+    pub avg_create_task_num: String,
+    #[serde(with = "int64_string")]
+    pub email_send_count: i64,
+    #[serde(with = "int64_string")]
+    pub email_receive_count: i64,
+    #[serde(with = "int64_string")]
+    pub email_send_ext_count: i64,
+    #[serde(with = "int64_string")]
+    pub email_receive_ext_count: i64,
+    #[serde(with = "int64_string")]
+    pub email_send_in_count: i64,
+    #[serde(with = "int64_string")]
+    pub email_receive_in_count: i64,
+    #[serde(with = "int64_string")]
+    pub search_active_dau: i64,
+    #[serde(with = "int64_string")]
+    pub total_search_count: i64,
+    #[serde(with = "int64_string")]
+    pub quick_search_count: i64,
+    #[serde(with = "int64_string")]
+    pub tab_search_count: i64,
+    pub product_version: String,
 }
 
 /// The `data` of a reply to `POST /ingest/v1/events`.

@@ -592,3 +592,102 @@ fn readme_commands_work() {
     );
     assert_eq!(li["create_task_num"], 1);
 }
+
+#[test]
+fn department_stats_sum_user_rows_per_day_and_version() {
+    let app = spawn_app_with(&directory(), &["--now", NOW, "--dept-stats-rate-limit", "1000"]);
+    let lines = [
+        event("d1", "im.message.sent", 1, "2026-11-20T10:00:00+08:00", r#","count":3"#),
+        event(
+            "d2",
+            "client.active",
+            1,
+            "2026-11-20T09:00:00+08:00",
+            r#","platform":"iOS","os":"ios 17","package":"Feishu","duration_seconds":90"#,
+        ),
+        event("d3", "docs.created", 2, "2026-11-20T10:00:00+08:00", r#","count":2"#),
+        event(
+            "d4",
+            "client.active",
+            2,
+            "2026-11-20T09:00:00+08:00",
+            r#","platform":"Web","os":"chrome","package":"Lark","duration_seconds":30"#,
+        ),
+        event("d5", "task.created", 2, "2026-11-20T11:00:00+08:00", ""),
+    ];
+    assert_eq!(app.ingest(INGEST_CN, &lines.join("\n")).1["data"]["accepted"], 5);
+    let t = app.token("cli_dept", "secret-dept");
+    let get = |q: &str| -> (u16, Value) {
+        let r = app
+            .http
+            .get(app.url(&format!("/open-apis/admin/v1/admin_dept_stats?{q}")))
+            .bearer_auth(&t)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    let base = "department_id_type=department_id&department_id=D10&start_date=2026-11-20&end_date=2026-11-20";
+    let (s, v) = get(&format!("{base}&contains_child_dept=TRUE&with_product_version=true"));
+    assert_eq!(s, 200, "{v}");
+    let items = v["data"]["items"].as_array().unwrap();
+    let versions: Vec<&str> = items.iter().map(|i| i["product_version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["全部产品版本", "Feishu", "Lark"]);
+    let all = &items[0];
+    assert_eq!(
+        (all["total_user_num"].as_i64(), all["suite_dau"].as_i64(), all["active_user_num"].as_i64()),
+        (Some(2), Some(2), Some(2))
+    );
+    assert_eq!(
+        (all["send_messenger_user_num"].as_i64(), all["send_messenger_num"].as_i64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(all["avg_send_messenger_num"], "3.00");
+    assert_eq!(all["active_user_rate"], "1.00");
+    assert_eq!(all["avg_duration"], "1.00", "120 s over 2 suite-active users = 1 minute each");
+    assert_eq!((all["task_dau"].as_i64(), all["create_task_num"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(all["total_search_count"], "0");
+    assert_eq!(all["department_path"], "Engineering");
+    assert_eq!(items[1]["total_user_num"], 1);
+    assert_eq!(items[2]["create_docs_num"], 2);
+    // Only the users directly in D10.
+    let (_, v) = get(&format!("{base}&contains_child_dept=false"));
+    let direct = &v["data"]["items"][0];
+    assert_eq!((direct["total_user_num"].as_i64(), direct["im_dau"].as_i64()), (Some(1), Some(0)));
+    // Scope and validation.
+    let (s, v) = get("department_id_type=department_id&department_id=D20&contains_child_dept=true&start_date=2026-11-20&end_date=2026-11-20");
+    assert_eq!((s, v["code"].as_i64()), (400, Some(1051003)));
+    let (s, v) = get("department_id_type=department_id&department_id=0&contains_child_dept=true&start_date=2026-11-20&end_date=2026-11-20");
+    assert_eq!((s, v["code"].as_i64()), (400, Some(1051003)), "the root is a parent of the scope");
+    assert_eq!(get(base).1["code"], 1051001, "contains_child_dept is required");
+    assert_eq!(get(&format!("{base}&contains_child_dept=maybe")).1["code"], 1051001);
+    let (_, v) = get("department_id_type=department_id&department_id=D10&contains_child_dept=true&start_date=2026-08-01&end_date=2026-11-20");
+    assert!(v["msg"].as_str().unwrap().contains("91 days"), "{v}");
+    let full = app.token("cli_full", "secret-full");
+    let r = app
+        .http
+        .get(app.url(&format!("/open-apis/admin/v1/admin_dept_stats?{base}&contains_child_dept=true")))
+        .bearer_auth(&full)
+        .send()
+        .unwrap();
+    assert_eq!(r.json::<Value>().unwrap()["code"], 99991672);
+    // Paging over 91 days and three versions a day: every item once, in order.
+    let q = "department_id_type=open_department_id&department_id=".to_owned()
+        + &odid(10)
+        + "&contains_child_dept=true&start_date=2026-08-22&end_date=2026-11-20&with_product_version=true&page_size=7";
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (s, v) = get(&if token.is_empty() { q.clone() } else { format!("{q}&page_token={token}") });
+        assert_eq!(s, 200, "{v}");
+        for i in v["data"]["items"].as_array().unwrap() {
+            seen.push(format!("{} {}", i["date"].as_str().unwrap(), i["product_version"].as_str().unwrap()));
+        }
+        if !v["data"]["has_more"].as_bool().unwrap() {
+            break;
+        }
+        token = v["data"]["page_token"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(seen.len(), 91 + 2, "one item a day, plus the two versions seen on the 20th");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
+    assert_eq!(seen.last().unwrap(), "2026-11-20 Lark");
+}

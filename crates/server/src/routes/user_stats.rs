@@ -89,7 +89,47 @@ pub fn parse_query(raw: Option<&str>) -> Result<UserStatsQuery, ApiError> {
         .map_err(|e| ApiError::Param(format!("invalid query string: {e}")))
 }
 
-fn required_day(v: &Option<String>, name: &str) -> Result<Day, ApiError> {
+/// Where `target_geo` sends a query.
+pub enum GeoRoute {
+    /// Served here; the geo, after defaults.
+    Local(Geo),
+    /// Forwarded to the peer at this base URL.
+    Peer(String),
+}
+
+/// Applies the `target_geo` rules of api.md.
+///
+/// # Errors
+/// 1051001 for an unknown geo or a geo without a peer; 1051002 for a geo the tenant has not opened.
+pub fn geo_route(state: &AppState, caller: &Caller, target_geo: Option<&str>) -> Result<GeoRoute, ApiError> {
+    let target = match target_geo {
+        None | Some("") => return Ok(GeoRoute::Local(state.config.geo)),
+        Some(s) => s
+            .parse::<Geo>()
+            .map_err(|_| ApiError::Param(format!("target_geo {s:?} must be one of cn, us, sg, jp")))?,
+    };
+    if target == state.config.geo {
+        return Ok(GeoRoute::Local(target));
+    }
+    if !caller.tenant().cross_geo.contains(&target) {
+        return Err(ApiError::NoPermission(format!(
+            "target_geo {target}: this tenant has not opened cross-geo queries to {target}"
+        )));
+    }
+    match state.config.peers.iter().find(|(g, _)| *g == target) {
+        Some((_, url)) => Ok(GeoRoute::Peer(url.clone())),
+        None => Err(ApiError::Param(format!(
+            "target_geo {target}: this instance serves {} and knows no peer for {target} (--peer {target}=URL)",
+            state.config.geo
+        ))),
+    }
+}
+
+/// Parses a required `YYYY-MM-DD` parameter.
+///
+/// # Errors
+/// 1051001 naming the parameter.
+pub fn required_day(v: &Option<String>, name: &str) -> Result<Day, ApiError> {
     let s = v
         .as_deref()
         .filter(|s| !s.is_empty())
@@ -119,27 +159,11 @@ pub fn plan(
             "store apps (应用商店应用) cannot read admin statistics; use a custom app (企业自建应用)".into(),
         ));
     }
-    let target_geo = match q.target_geo.as_deref() {
-        None | Some("") => state.config.geo,
-        Some(s) => s
-            .parse::<Geo>()
-            .map_err(|_| ApiError::Param(format!("target_geo {s:?} must be one of cn, us, sg, jp")))?,
+    let target_geo = match geo_route(state, &caller, q.target_geo.as_deref())? {
+        GeoRoute::Local(g) => g,
+        GeoRoute::Peer(url) => return Ok(Route::Peer { url, caller }),
     };
     let tenant = caller.tenant();
-    if target_geo != state.config.geo {
-        if !tenant.cross_geo.contains(&target_geo) {
-            return Err(ApiError::NoPermission(format!(
-                "target_geo {target_geo}: this tenant has not opened cross-geo queries to {target_geo}"
-            )));
-        }
-        return match state.config.peers.iter().find(|(g, _)| *g == target_geo) {
-            Some((_, url)) => Ok(Route::Peer { url: url.clone(), caller }),
-            None => Err(ApiError::Param(format!(
-                "target_geo {target_geo}: this instance serves {} and knows no peer for {target_geo} (--peer {target_geo}=URL)",
-                state.config.geo
-            ))),
-        };
-    }
     let first = required_day(&q.start_date, "start_date")?;
     let last = required_day(&q.end_date, "end_date")?;
     if first > last {
