@@ -35,7 +35,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     batch: usize,
     /// Concurrent listing clients.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     list_clients: usize,
     /// Seconds of listing load.
     #[arg(long, default_value_t = 20)]
@@ -211,8 +211,9 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
                 if !status.is_success() {
                     bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
                 }
-                let v: serde_json::Value = serde_json::from_slice(&body)?;
-                page_token = v["data"]["page_token"].as_str().map(str::to_owned);
+                // Only the page token is needed: find it without parsing the page, so that the load
+                // generator takes as little of the machine's two cores as it can.
+                page_token = find_page_token(&body);
                 // Jump to a fresh query now and then, so that pages spread over the whole range.
                 if rng.gen_ratio(1, 50) {
                     page_token = None;
@@ -256,6 +257,13 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
         verdict(rss < 300.0)
     );
     Ok(())
+}
+
+fn find_page_token(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"page_token\":\"";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let end = body[at..].iter().position(|&b| b == b'"')?;
+    Some(String::from_utf8_lossy(&body[at..at + end]).into_owned())
 }
 
 fn verdict(ok: bool) -> &'static str {

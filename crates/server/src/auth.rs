@@ -148,6 +148,54 @@ pub fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Result<Call
     Ok(Caller { directory, tenant, app })
 }
 
+/// The gateway of a rate-limited open API: [`authenticate`], then one request counted against
+/// the app's limit for `api`.
+///
+/// # Errors
+/// As [`authenticate`]; 99991400 over the limit.
+pub fn gateway(
+    state: &crate::AppState,
+    headers: &HeaderMap,
+    api: &'static str,
+    limit: u32,
+) -> Result<Caller, ApiError> {
+    let caller = authenticate(state, headers)?;
+    state.limiter.check(&caller.app().app_id, api, limit, state.wall.now_ms())?;
+    Ok(caller)
+}
+
+/// The statistics APIs' own checks: the app holds `scope` and is a custom app.
+///
+/// # Errors
+/// 99991672 without the scope; 1051002 for a store app.
+pub fn require_stats_access(caller: &Caller, scope: &'static str) -> Result<(), ApiError> {
+    let app = caller.app();
+    if !app.has_scope(scope) {
+        return Err(ApiError::ScopeRequired(scope));
+    }
+    if app.app_type == adminstats_core::directory::AppType::Store {
+        return Err(ApiError::NoPermission(
+            "store apps (应用商店应用) cannot read admin statistics; use a custom app (企业自建应用)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `page_size`: `default` when absent, else an integer from 1 to `max`.
+///
+/// # Errors
+/// 1051001 naming the rule.
+pub fn page_size(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match v {
+        None | Some("") => Ok(default),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::Param(format!("page_size {s:?} must be an integer from 1 to {max}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use adminstats_core::directory::{AppType, DeptIdType, DeptRef};
+use adminstats_core::directory::{DeptIdType, DeptRef};
 use adminstats_core::event::PACKAGES;
 use adminstats_core::rollup::{ratio2, DeptTotals};
 use adminstats_core::{Day, DayTotals};
@@ -13,7 +13,7 @@ use adminstats_wire::{
     DeptStatItem, DeptStatsPage, DeptStatsQuery, Envelope, DEPT_STATS_PATH, SCOPE_DEPT_STATS,
 };
 
-use crate::auth::{authenticate, Caller};
+use crate::auth::{gateway, page_size, require_stats_access, Caller};
 use crate::logid::json;
 use crate::page_token::{self, Cursor};
 use crate::state::AppState;
@@ -59,24 +59,10 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers)?;
-    state.limiter.check(
-        &caller.app().app_id,
-        "admin_dept_stats",
-        state.config.dept_stats_rate_limit,
-        state.wall.now_ms(),
-    )?;
+    let caller = gateway(&state, &headers, "admin_dept_stats", state.config.dept_stats_rate_limit)?;
     let q: DeptStatsQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::Param(format!("invalid query string: {e}")))?;
-    let app = caller.app();
-    if !app.has_scope(SCOPE_DEPT_STATS) {
-        return Err(ApiError::ScopeRequired(SCOPE_DEPT_STATS));
-    }
-    if app.app_type == AppType::Store {
-        return Err(ApiError::NoPermission(
-            "store apps (应用商店应用) cannot read admin statistics; use a custom app (企业自建应用)".into(),
-        ));
-    }
+    require_stats_access(&caller, SCOPE_DEPT_STATS)?;
     let geo = match geo_route(&state, &caller, q.target_geo.as_deref())? {
         GeoRoute::Local(g) => g,
         GeoRoute::Peer(url) => {
@@ -114,14 +100,9 @@ pub async fn list(
             MAX_RANGE_DAYS - 1
         )));
     }
-    let page_size = match q.page_size.as_deref() {
-        None | Some("") => 10,
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
-            ApiError::Param(format!("page_size {s:?} must be an integer from 1 to {MAX_PAGE_SIZE}"))
-        })?,
-    };
+    let page_size = page_size(q.page_size.as_deref(), 10, MAX_PAGE_SIZE)?;
     let with_versions = boolean(q.with_product_version.as_deref(), "with_product_version", Some(false))?;
-    let tenant = caller.tenant();
+    let (tenant, app) = (caller.tenant(), caller.app());
     let department = tenant.find_department(id_type, &department_id).ok_or_else(|| {
         ApiError::Param(format!(
             "department_id {department_id:?} is not a department of this tenant (read as {})",

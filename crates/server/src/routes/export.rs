@@ -13,7 +13,7 @@ use adminstats_core::directory::UserIdType;
 use adminstats_core::DayTotals;
 use adminstats_store::UserDayFacts;
 
-use crate::auth::authenticate;
+use crate::auth::gateway;
 use crate::logid::with_content_type;
 use crate::state::AppState;
 use crate::ApiError;
@@ -29,13 +29,7 @@ pub async fn stream(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers)?;
-    state.limiter.check(
-        &caller.app().app_id,
-        "admin_user_stats_export",
-        state.config.user_stats_rate_limit,
-        state.wall.now_ms(),
-    )?;
+    let caller = gateway(&state, &headers, "admin_user_stats_export", state.config.user_stats_rate_limit)?;
     let q = parse_query(raw.as_deref())?;
     let plan = match plan(&state, caller, &q, None)? {
         Route::Local(p) => p,

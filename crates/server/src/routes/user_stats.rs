@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use adminstats_core::calendar::format_local;
-use adminstats_core::directory::{AppType, DeptIdType, Tenant, User, UserIdType};
+use adminstats_core::directory::{DeptIdType, Tenant, User, UserIdType};
 use adminstats_core::rollup::flag;
 use adminstats_core::{Day, Geo};
 use adminstats_store::UserDayFacts;
@@ -16,7 +16,7 @@ use adminstats_wire::{
     Envelope, UserStatItem, UserStatsPage, UserStatsQuery, SCOPE_EMPLOYEE_ID, SCOPE_USER_STATS,
 };
 
-use crate::auth::{authenticate, Caller};
+use crate::auth::{gateway, page_size, require_stats_access, Caller};
 use crate::logid::json;
 use crate::page_token::{self, Cursor};
 use crate::state::AppState;
@@ -150,15 +150,8 @@ pub fn plan(
     q: &UserStatsQuery,
     max_days: Option<i32>,
 ) -> Result<Route, ApiError> {
+    require_stats_access(&caller, SCOPE_USER_STATS)?;
     let app = caller.app();
-    if !app.has_scope(SCOPE_USER_STATS) {
-        return Err(ApiError::ScopeRequired(SCOPE_USER_STATS));
-    }
-    if app.app_type == AppType::Store {
-        return Err(ApiError::NoPermission(
-            "store apps (应用商店应用) cannot read admin statistics; use a custom app (企业自建应用)".into(),
-        ));
-    }
     let target_geo = match geo_route(state, &caller, q.target_geo.as_deref())? {
         GeoRoute::Local(g) => g,
         GeoRoute::Peer(url) => return Ok(Route::Peer { url, caller }),
@@ -315,13 +308,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers)?;
-    state.limiter.check(
-        &caller.app().app_id,
-        "admin_user_stats",
-        state.config.user_stats_rate_limit,
-        state.wall.now_ms(),
-    )?;
+    let caller = gateway(&state, &headers, "admin_user_stats", state.config.user_stats_rate_limit)?;
     let q = parse_query(raw.as_deref())?;
     let plan = match plan(&state, caller, &q, Some(MAX_RANGE_DAYS))? {
         Route::Local(p) => p,
@@ -333,12 +320,7 @@ pub async fn list(
             return state.forwarder.get(&url, caller.app(), &path, state.wall.now_ms()).await;
         }
     };
-    let page_size = match q.page_size.as_deref() {
-        None | Some("") => DEFAULT_PAGE_SIZE,
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
-            ApiError::Param(format!("page_size {s:?} must be an integer from 1 to {MAX_PAGE_SIZE}"))
-        })?,
-    };
+    let page_size = page_size(q.page_size.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let after = match q.page_token.as_deref() {
         None | Some("") => None,
         Some(t) => Some(
