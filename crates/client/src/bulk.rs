@@ -77,7 +77,7 @@ impl BulkRows {
     /// After an error the stream is spent.
     pub async fn next_row(&mut self) -> Result<Option<UserStatItem>> {
         loop {
-            if let Some(len) = self.buf[self.pos..].iter().position(|b| *b == b'\n') {
+            if let Some(len) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 let start = self.pos;
                 self.pos += len + 1;
                 if let Some(item) = self.line(start, start + len)? {
