@@ -152,7 +152,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     let segments = segment_prefix(plan.output.as_deref(), plan.state_path.as_deref())
         .context("cannot create a temporary directory")?;
-    tokio::select! {
+    let outcome = tokio::select! {
         result = export(&plan, &mut book, &segments, started) => result.map(|()| ExitCode::SUCCESS),
         signal = stop_signal() => {
             // The window tasks are aborted with the export future. Without a state file nothing
@@ -165,7 +165,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(130))
         }
+    };
+    if let Some(dir) = &segments.temp_dir {
+        // Ours alone, and nothing in it can be resumed without a state file.
+        let _ = fs::remove_dir_all(dir);
     }
+    outcome
 }
 
 /// Waits for SIGINT, SIGTERM or SIGHUP (a closed terminal); returns its name. Never returns
@@ -405,6 +410,19 @@ async fn export(
         return Ok(());
     };
     let (start, end) = plan.range.expect("a run key has a range");
+
+    // The URL and the credentials, checked before anything is written, with few retries: an
+    // unreachable server or a wrong secret is reported in a second, not after a minute of backoff.
+    let probe = Client::builder(&plan.app_id, &plan.app_secret)
+        .base_url(&plan.base_url)
+        .retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
+        .build()
+        .map_err(|e| anyhow::anyhow!("--base-url {}: {e}", plan.base_url))?;
+    probe
+        .tenant_access_token()
+        .await
+        .with_context(|| format!("cannot get a tenant access token from {}", plan.base_url))?;
+
     // Resume the state's unfinished run if it is this one; else drop its files and start afresh.
     if let Some(old) = book.state.run.take() {
         if old.key == key {
@@ -436,15 +454,6 @@ async fn export(
         estimate_progress(&progress, run, total_days);
     }
 
-    let probe = Client::builder(&plan.app_id, &plan.app_secret)
-        .base_url(&plan.base_url)
-        .retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
-        .build()
-        .map_err(|e| anyhow::anyhow!("--base-url {}: {e}", plan.base_url))?;
-    probe
-        .tenant_access_token()
-        .await
-        .with_context(|| format!("cannot get a tenant access token from {}", plan.base_url))?;
     let client = Client::builder(&plan.app_id, &plan.app_secret)
         .base_url(&plan.base_url)
         .rate_limit(plan.rate_limit)
