@@ -1,6 +1,6 @@
 //! [`AppState`]: everything a handler may touch, shared by all requests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -93,33 +93,54 @@ pub fn summary(dir: &Directory) -> String {
 /// Which counter: an app and an API.
 type LimitKey = (String, &'static str);
 
-/// Per-app, per-API request counting in one-second windows of the wall clock.
+/// Per-app, per-API limits over a sliding second of the wall clock: a request passes when fewer
+/// than `limit` requests of the same key passed in the 1,000 ms before it.
+///
+/// A sliding window (rather than counting per calendar second) never lets a burst straddling two
+/// seconds through at twice the limit.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    /// The current second of each key and the requests counted in it.
-    windows: Mutex<HashMap<LimitKey, (i64, u32)>>,
+    /// The instants (ms) of the requests that passed within the last second, oldest first.
+    passed: Mutex<HashMap<LimitKey, VecDeque<i64>>>,
 }
 
 impl RateLimiter {
     /// Counts one request of `app` to `api`.
     ///
     /// # Errors
-    /// [`ApiError::RateLimited`] when the app is over `limit` requests in the current second.
+    /// [`ApiError::RateLimited`] when `limit` requests already passed in the last second.
     pub fn check(&self, app: &str, api: &'static str, limit: u32, now_ms: i64) -> Result<(), ApiError> {
-        let second = now_ms.div_euclid(1000);
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, (s, _)| *s == second);
+        let mut all = self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() > 100_000 {
+            all.retain(|_, q| q.back().is_some_and(|&t| now_ms - t < 1000));
         }
-        let entry = w.entry((app.to_owned(), api)).or_insert((second, 0));
-        if entry.0 != second {
-            *entry = (second, 0);
+        let q = all.entry((app.to_owned(), api)).or_default();
+        while q.front().is_some_and(|&t| now_ms - t >= 1000) {
+            q.pop_front();
         }
-        if entry.1 >= limit {
-            // The window ends at the next whole second: at most one second away, rounded up.
-            return Err(ApiError::RateLimited { limit, reset_secs: 1 });
+        if q.len() >= limit as usize {
+            let wait_ms = q.front().map_or(1000, |&t| t + 1000 - now_ms);
+            let reset_secs = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
+            return Err(ApiError::RateLimited { limit, reset_secs });
         }
-        entry.1 += 1;
+        q.push_back(now_ms);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimiter;
+
+    #[test]
+    fn a_burst_straddling_two_seconds_is_still_limited() {
+        let l = RateLimiter::default();
+        for i in 0..20 {
+            assert!(l.check("a", "x", 20, 900 + i).is_ok());
+        }
+        assert!(l.check("a", "x", 20, 1_100).is_err(), "the same sliding second");
+        assert!(l.check("b", "x", 20, 1_100).is_ok(), "per app");
+        assert!(l.check("a", "y", 20, 1_100).is_ok(), "per API");
+        assert!(l.check("a", "x", 20, 1_900).is_ok(), "the first request left the window");
     }
 }

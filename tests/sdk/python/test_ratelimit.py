@@ -72,7 +72,7 @@ def test_limit_is_per_app(env):
     srv, t = env
     tok_two, tok_three = srv.token(t.apps["two"]), srv.token(t.apps["three"])
     time.sleep(1.1)
-    res, _ = burst(srv, tok_two, n=30)
+    res, _ = burst(srv, tok_two, n=40)
     assert any(r.status_code == 429 for r in res)
     r = srv.get_stats(tok_three, Q)
     assert r.status_code == 200, r.text
@@ -82,7 +82,7 @@ def test_limit_is_per_api(env):
     srv, t = env
     token = srv.token(t.apps["one"])
     time.sleep(1.1)
-    res, _ = burst(srv, token, n=30)
+    res, _ = burst(srv, token, n=40)
     assert any(r.status_code == 429 for r in res)
     # admin_dept_stats has its own budget (10/s): the same app still gets through
     r = requests.get(srv.url("/open-apis/admin/v1/admin_dept_stats"), timeout=HTTP_TIMEOUT,
