@@ -476,6 +476,7 @@ fn demo_refuses_impossible_sizes_with_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
 }
 
