@@ -4,7 +4,9 @@
 //! 2. starts the release binary with the calendar frozen so that all 31 days are published;
 //! 3. ingests every event in 1,000-line batches from several connections: durable events/s;
 //! 4. lists `page_size=60` pages from concurrent clients for a fixed time: pages/s, p50, p99;
-//! 5. reads the server's peak RSS (`VmHWM`).
+//! 5. reads the server's peak RSS (`VmHWM`);
+//! 6. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
+//!    its rows/s with `sqlite3 -csv` dumping the same rows in the same run (issue 5).
 //!
 //! It prints each figure beside the target of issue 3. Run it with
 //! `cargo run --release -p adminstats-bench` (see `--help` for sizes).
@@ -46,6 +48,9 @@ struct Args {
     /// Keep at most this many events (0: all), to shorten a run.
     #[arg(long, default_value_t = 0)]
     max_events: usize,
+    /// Skip the export benchmark (issue 5).
+    #[arg(long)]
+    no_export: bool,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -232,6 +237,8 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
     let pages_per_s = lat.len() as f64 / list_secs;
     let rss = peak_rss_mb(pid);
 
+    let export = if args.no_export { None } else { Some(export_bench(base, app, args.days)?) };
+
     let ev_s = events as f64 / ingest_secs;
     println!("adminstats-bench: {} users x {} days, {events} events", args.users, args.days);
     println!(
@@ -256,7 +263,109 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
         "server RSS  peak {rss:.0} MB (after ingestion {rss_after_ingest:.0} MB)   target < 300 MB  {}",
         verdict(rss < 300.0)
     );
+    if let Some(e) = export {
+        let ratio = e.rows_per_s / e.baseline_rows_per_s;
+        println!(
+            "export      {:>12.0} rows/s CSV via the bulk endpoint ({} rows, {:.1}s); sqlite3 -csv baseline {:.0} rows/s ({:.1}s); ratio {ratio:.2}   target >= 0.50  {}",
+            e.rows_per_s,
+            e.rows,
+            e.secs,
+            e.baseline_rows_per_s,
+            e.baseline_secs,
+            verdict(ratio >= 0.5)
+        );
+        println!(
+            "export RSS  peak {:.0} MB (client)   target < 100 MB  {}",
+            e.client_rss_mb,
+            verdict(e.client_rss_mb < 100.0)
+        );
+    }
     Ok(())
+}
+
+struct ExportFigures {
+    rows: u64,
+    secs: f64,
+    rows_per_s: f64,
+    baseline_secs: f64,
+    baseline_rows_per_s: f64,
+    client_rss_mb: f64,
+}
+
+/// `adminstats export` of every published day to CSV, timed end to end, against `sqlite3 -csv`
+/// dumping a table of the same rows (imported from that CSV, untimed) in the same run.
+fn export_bench(base: &str, app: &adminstats_demo::DemoApp, days: u32) -> anyhow::Result<ExportFigures> {
+    let bin = std::env::current_exe()?.with_file_name("adminstats");
+    let dir = std::env::temp_dir().join(format!("adminstats-bench-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join("stats.csv");
+    let last = time::macros::date!(2026 - 11 - 20);
+    let first = last - time::Duration::days(i64::from(days.max(1)) - 1);
+    let t0 = Instant::now();
+    let mut child = Command::new(&bin)
+        .args(["export", "--base-url", base, "--app-id", &app.app_id, "--app-secret", &app.app_secret])
+        .args(["--start-date", &first.to_string(), "--end-date", &last.to_string(), "--rate-limit", "0"])
+        .arg("--output")
+        .arg(&csv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting adminstats export")?;
+    let mut rss = 0.0f64;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        let r = peak_rss_mb(child.id());
+        if r.is_finite() {
+            rss = rss.max(r);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("adminstats export failed: {status}");
+    }
+    let rows = csv_records(&std::fs::read(&csv)?).saturating_sub(1);
+    let db = dir.join("baseline.db");
+    let import = Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(".import --csv {} t", csv.display()))
+        .status()
+        .context("sqlite3 is needed for the baseline (apt-get install sqlite3)")?;
+    if !import.success() {
+        bail!("sqlite3 .import failed");
+    }
+    let out = std::fs::File::create(dir.join("baseline.csv"))?;
+    let t0 = Instant::now();
+    let dumped = Command::new("sqlite3").arg("-csv").arg(&db).arg("SELECT * FROM t").stdout(out).status()?;
+    let baseline_secs = t0.elapsed().as_secs_f64();
+    if !dumped.success() {
+        bail!("sqlite3 -csv failed");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExportFigures {
+        rows,
+        secs,
+        rows_per_s: rows as f64 / secs,
+        baseline_secs,
+        baseline_rows_per_s: rows as f64 / baseline_secs,
+        client_rss_mb: rss,
+    })
+}
+
+/// Records of an RFC 4180 file: newlines outside quotes.
+fn csv_records(bytes: &[u8]) -> u64 {
+    let mut quoted = false;
+    let mut n = 0;
+    for &b in bytes {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => n += 1,
+            _ => {}
+        }
+    }
+    n
 }
 
 fn find_page_token(body: &[u8]) -> Option<String> {
