@@ -53,6 +53,18 @@ struct Args {
     no_export: bool,
 }
 
+/// The `adminstats` binary: `--bin`, or the one beside this benchmark.
+fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
+    let bin = match &args.bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("adminstats"),
+    };
+    if !bin.exists() {
+        bail!("{} not found: build it with `cargo build --release -p adminstats`", bin.display());
+    }
+    Ok(bin)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -71,13 +83,7 @@ fn peak_rss_mb(pid: u32) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = match &args.bin {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()?.with_file_name("adminstats"),
-    };
-    if !bin.exists() {
-        bail!("{} not found: build it with `cargo build --release -p adminstats`", bin.display());
-    }
+    let bin = server_bin(&args)?;
     // The last published day is 2026-11-20 at this instant (cn: 09:30 on the 21st has passed).
     let now = "2026-11-21T10:00:00+08:00";
     let last_day = time::macros::date!(2026 - 11 - 20);
@@ -237,7 +243,8 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
     let pages_per_s = lat.len() as f64 / list_secs;
     let rss = peak_rss_mb(pid);
 
-    let export = if args.no_export { None } else { Some(export_bench(base, app, args.days)?) };
+    let export =
+        if args.no_export { None } else { Some(export_bench(&server_bin(args)?, base, app, args.days)?) };
 
     let ev_s = events as f64 / ingest_secs;
     println!("adminstats-bench: {} users x {} days, {events} events", args.users, args.days);
@@ -294,15 +301,19 @@ struct ExportFigures {
 
 /// `adminstats export` of every published day to CSV, timed end to end, against `sqlite3 -csv`
 /// dumping a table of the same rows (imported from that CSV, untimed) in the same run.
-fn export_bench(base: &str, app: &adminstats_demo::DemoApp, days: u32) -> anyhow::Result<ExportFigures> {
-    let bin = std::env::current_exe()?.with_file_name("adminstats");
+fn export_bench(
+    bin: &std::path::Path,
+    base: &str,
+    app: &adminstats_demo::DemoApp,
+    days: u32,
+) -> anyhow::Result<ExportFigures> {
     let dir = std::env::temp_dir().join(format!("adminstats-bench-export-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let csv = dir.join("stats.csv");
     let last = time::macros::date!(2026 - 11 - 20);
     let first = last - time::Duration::days(i64::from(days.max(1)) - 1);
     let t0 = Instant::now();
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(bin)
         .args(["export", "--base-url", base, "--app-id", &app.app_id, "--app-secret", &app.app_secret])
         .args(["--start-date", &first.to_string(), "--end-date", &last.to_string(), "--rate-limit", "0"])
         .arg("--output")

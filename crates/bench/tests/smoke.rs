@@ -1,0 +1,41 @@
+//! The README's benchmark command, at a tiny size: it runs end to end and prints every figure.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn server_binary() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_adminstats-bench")).with_file_name("adminstats");
+    if !bin.exists() {
+        let ok = Command::new(env!("CARGO")).args(["build", "-p", "adminstats"]).status().unwrap().success();
+        assert!(ok, "cannot build the adminstats binary");
+    }
+    bin
+}
+
+#[test]
+fn the_benchmark_runs_and_prints_every_figure() {
+    let bin = server_binary();
+    let out = Command::new(env!("CARGO_BIN_EXE_adminstats-bench"))
+        .args([
+            "--users",
+            "80",
+            "--days",
+            "3",
+            "--seconds",
+            "1",
+            "--list-clients",
+            "2",
+            "--ingest-clients",
+            "2",
+        ])
+        .arg("--bin")
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for figure in ["durable events/s", "pages/s", "p99", "server RSS", "sqlite3 -csv baseline", "export RSS"]
+    {
+        assert!(stdout.contains(figure), "no {figure:?} in:\n{stdout}");
+    }
+}
