@@ -249,13 +249,20 @@ impl Directory {
     /// # Errors
     /// [`DirectoryError`] naming the first offending entry.
     pub fn parse(text: &str) -> Result<Directory, DirectoryError> {
-        let root: Value = serde_json::from_str(text)
-            .map_err(|e| DirectoryError { path: "(file)".into(), problem: format!("not valid JSON: {e}") })?;
-        let root = obj(&root, "(file)")?;
-        let tenants = arr(req(root, "tenants", "")?, "tenants")?;
+        // Users are kept as raw JSON slices and judged one at a time: a directory of 100,000 users
+        // never exists as one `Value` tree in memory.
+        let root: FileShell<'_> = serde_json::from_str(text).map_err(|e| DirectoryError {
+            path: "(file)".into(),
+            problem: if e.is_syntax() || e.is_eof() {
+                format!("not valid JSON: {e}")
+            } else {
+                format!("expected {{\"tenants\": [...]}}: {e}")
+            },
+        })?;
+        let tenants = root.tenants.map_or_else(|| err("tenants", "required field is missing"), Ok)?;
         let mut dir = Directory::default();
         let mut app_ids: HashMap<String, ()> = HashMap::new();
-        for (ti, t) in tenants.iter().enumerate() {
+        for (ti, t) in tenants.into_iter().enumerate() {
             let p = format!("tenants[{ti}]");
             let tenant = parse_tenant(t, &p, &mut app_ids)?;
             if dir.by_key.insert(tenant.key.clone(), ti).is_some() {
@@ -356,8 +363,55 @@ fn prefixed_hex(s: &str, prefix: &str, lower_only: bool) -> bool {
     })
 }
 
-fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result<Tenant, DirectoryError> {
-    let o = obj(v, p)?;
+/// The file, with each tenant's users left as raw JSON.
+#[derive(serde::Deserialize)]
+struct FileShell<'a> {
+    #[serde(borrow, default)]
+    tenants: Option<Vec<TenantShell<'a>>>,
+}
+
+/// A tenant: small fields as JSON values (judged with their paths), users as raw slices.
+#[derive(serde::Deserialize)]
+struct TenantShell<'a> {
+    #[serde(default)]
+    tenant_key: Option<Value>,
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    geo: Option<Value>,
+    #[serde(default)]
+    cross_geo: Option<Value>,
+    #[serde(default)]
+    ingest_token: Option<Value>,
+    #[serde(default)]
+    departments: Option<Value>,
+    #[serde(default)]
+    apps: Option<Value>,
+    #[serde(borrow, default)]
+    users: Option<&'a serde_json::value::RawValue>,
+}
+
+fn parse_tenant(
+    t: TenantShell<'_>,
+    p: &str,
+    app_ids: &mut HashMap<String, ()>,
+) -> Result<Tenant, DirectoryError> {
+    let raw_users = t.users;
+    let mut o = Map::new();
+    for (k, v) in [
+        ("tenant_key", t.tenant_key),
+        ("name", t.name),
+        ("geo", t.geo),
+        ("cross_geo", t.cross_geo),
+        ("ingest_token", t.ingest_token),
+        ("departments", t.departments),
+        ("apps", t.apps),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.to_owned(), v);
+        }
+    }
+    let o = &o;
     let key = string(o, "tenant_key", p)?;
     if key.is_empty()
         || key.len() > 64
@@ -482,13 +536,17 @@ fn parse_tenant(v: &Value, p: &str, app_ids: &mut HashMap<String, ()>) -> Result
     let mut seen_open = HashMap::new();
     let mut seen_union = HashMap::new();
     let mut seen_user = HashMap::new();
-    let list = match o.get("users") {
-        None | Some(Value::Null) => &[][..],
-        Some(v) => arr(v, &join(p, "users"))?.as_slice(),
+    let list: Vec<&serde_json::value::RawValue> = match raw_users {
+        None => Vec::new(),
+        Some(raw) if raw.get() == "null" => Vec::new(),
+        Some(raw) => {
+            serde_json::from_str(raw.get()).or_else(|_| err(join(p, "users"), "expected an array"))?
+        }
     };
-    for (i, u) in list.iter().enumerate() {
+    for (i, raw) in list.iter().enumerate() {
         let up = format!("{p}.users[{i}]");
-        let u = obj(u, &up)?;
+        let value: Value = serde_json::from_str(raw.get()).or_else(|e| err(&up, e.to_string()))?;
+        let u = obj(&value, &up)?;
         let open_id = string(u, "open_id", &up)?;
         if !prefixed_hex(&open_id, "ou_", false) {
             return err(

@@ -7,6 +7,7 @@
 //! **Invariant:** [`Store::append_events`] returns only after the events are committed to disk
 //! (`synchronous=FULL`), so an acknowledgement never precedes durability.
 
+mod active_days;
 mod sqlite;
 
 use adminstats_core::{Day, DayTotals};

@@ -7,16 +7,20 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use adminstats_core::{Day, DayTotals};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use crate::active_days::ActiveDays;
 use crate::{AppendOutcome, NewEvent, Store, StoreError, StoredToken, UserDayFacts};
 
 /// Migrations, in order; `user_version` counts how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_drop_user_day_by_user.sql"),
+];
 
 /// Read-only connections kept open at most; more readers wait for one.
 const MAX_READERS: usize = 8;
@@ -48,6 +52,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<(SyncSender<Job>, JoinHandle<()>)>>,
     readers: Mutex<ReaderPool>,
     reader_free: Condvar,
+    /// Each user's active days, for `last_active_time`; shared with the writer.
+    active: Arc<RwLock<ActiveDays>>,
     tenant_ids: RwLock<HashMap<String, i64>>,
 }
 
@@ -73,14 +79,18 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
+        let active = Arc::new(RwLock::new(load_active_days(&conn)?));
         let (tx, rx) = mpsc::sync_channel::<Job>(1024);
-        let handle =
-            std::thread::Builder::new().name("store-writer".into()).spawn(move || writer_loop(conn, rx))?;
+        let writer_active = active.clone();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx, &writer_active))?;
         let store = SqliteStore {
             path,
             writer: Mutex::new(Some((tx, handle))),
             readers: Mutex::new(ReaderPool::default()),
             reader_free: Condvar::new(),
+            active,
             tenant_ids: RwLock::new(HashMap::new()),
         };
         Ok(store)
@@ -175,7 +185,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Job>) {
+/// Every (tenant, day, open_id) with a row, into the active-days map.
+fn load_active_days(conn: &Connection) -> Result<ActiveDays, StoreError> {
+    let mut active = ActiveDays::default();
+    let mut st = conn.prepare("SELECT tenant, day, open_id FROM user_day")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let open_id: String = r.get(2)?;
+        active.set(r.get(0)?, &open_id, r.get(1)?);
+    }
+    Ok(active)
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &RwLock<ActiveDays>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX_JOBS {
@@ -184,7 +206,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut outcomes: Vec<Result<GroupOutcome, String>> = match write_group(&mut conn, &jobs) {
+        let mut outcomes: Vec<Result<GroupOutcome, String>> = match write_group(&mut conn, &jobs, active) {
             Ok(v) => v.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::error!(error = %e, "store commit failed; the group's batches were not acknowledged");
@@ -217,7 +239,11 @@ enum GroupOutcome {
 }
 
 /// Commits every job of a group in one transaction.
-fn write_group(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<GroupOutcome>, StoreError> {
+fn write_group(
+    conn: &mut Connection,
+    jobs: &[Job],
+    active: &RwLock<ActiveDays>,
+) -> Result<Vec<GroupOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Folded per (tenant, day, open_id) across the group, written once each.
@@ -322,6 +348,11 @@ fn write_group(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<GroupOutcome>,
         }
     }
     tx.commit()?;
+    // After the commit: a reader never finds a bit without its row for long (and copes if it does).
+    let mut a = active.write().unwrap_or_else(|p| p.into_inner());
+    for (tid, day, open_id) in folded.keys() {
+        a.set(*tid, open_id, *day);
+    }
     Ok(outcomes)
 }
 
@@ -479,15 +510,23 @@ impl Store for SqliteStore {
                 }
                 at += run;
             }
-            // Users without a row that day: their latest earlier active day.
-            let mut latest = conn.prepare_cached(
-                "SELECT max_ts FROM user_day WHERE tenant = ?1 AND open_id = ?2 AND day = \
-                 (SELECT max(day) FROM user_day WHERE tenant = ?1 AND open_id = ?2 AND day <= ?3)",
+            // Users without a row that day: their latest earlier active day, found in memory.
+            let mut max_ts = conn.prepare_cached(
+                "SELECT max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
             )?;
+            let active = self.active.read().unwrap_or_else(|p| p.into_inner());
             for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
-                if facts.totals.is_none() {
-                    facts.last_active_ms =
-                        latest.query_row(params![tid, open_id, day.julian()], |r| r.get(0)).optional()?;
+                if facts.totals.is_some() {
+                    continue;
+                }
+                let mut upto = day.julian();
+                while let Some(d) = active.latest_at_or_before(tid, open_id, upto) {
+                    // A bit whose row this snapshot does not hold yet: look further back.
+                    if let Some(ms) = max_ts.query_row(params![tid, d, open_id], |r| r.get(0)).optional()? {
+                        facts.last_active_ms = Some(ms);
+                        break;
+                    }
+                    upto = d - 1;
                 }
             }
             Ok(out)

@@ -85,6 +85,37 @@ fn sqlite_story_and_reopen() {
         s.append_events("acme", vec![ev("a", "ou_a", d1, EventKind::ImActive, 1)]).unwrap().duplicates,
         1
     );
+    let carried = s.user_days("acme", &[(d1.plus(5), "ou_b")]).unwrap();
+    assert_eq!(carried[0].last_active_ms, Some(500), "active days are rebuilt when the store opens");
+}
+
+#[test]
+fn upgrades_a_version_1_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = Day::parse("2026-11-20").unwrap();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
+        c.execute_batch(include_str!("../migrations/0001_init.sql")).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute("INSERT INTO tenants (id, tenant_key) VALUES (1, 'acme')", []).unwrap();
+        c.execute(
+            "INSERT INTO user_day VALUES (1, ?1, 'ou_a', 1, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1234)",
+            [day.julian()],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let facts = s.user_days("acme", &[(day, "ou_a"), (day.plus(3), "ou_a")]).unwrap();
+    assert_eq!(facts[0].totals.as_ref().unwrap().send_messenger_num, 4);
+    assert_eq!(facts[1].last_active_ms, Some(1234));
+    drop(s);
+    let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
+    let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, 2);
+    let index: i64 = c
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'user_day_by_user'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(index, 0);
 }
 
 #[test]
