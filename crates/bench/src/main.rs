@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value_t = 31)]
     days: u32,
     /// Concurrent ingestion connections.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 16)]
     ingest_clients: usize,
     /// Lines per ingestion batch.
     #[arg(long, default_value_t = 1000)]
