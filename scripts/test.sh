@@ -20,14 +20,14 @@ ADMINSTATS_REQUIRE_PYARROW=1 cargo test --workspace --locked
 bin="$PWD/target/debug/adminstats"
 test -x "$bin"
 
-step "Python SDK (lark-oapi) against the real binary"
+step "installing the official SDKs into target/sdk (Python venv, node_modules)"
 py="$(bash scripts/python-env.sh)"
-ADMINSTATS_BIN="$bin" "$py" -m pytest tests/sdk/python -q
+node_path="$(bash scripts/node-env.sh)"
 
-if [ -d tests/sdk/node ]; then
-    step "Node SDK (@larksuiteoapi/node-sdk) against the real binary"
-    node_path="$(bash scripts/node-env.sh)"
-    ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" node --test tests/sdk/node/
-fi
+step "Python SDK (lark-oapi) against the real binary"
+ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" "$py" -m pytest tests/sdk/python -q
+
+step "Node SDK (@larksuiteoapi/node-sdk) against the real binary"
+ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" node --test tests/sdk/node/
 
 step "all tests passed"
