@@ -1,6 +1,8 @@
 //! `GET /open-apis/admin/v1/admin_dept_stats`: one item per published date (and, on request, per
 //! product version) summed over the users of a department, computed from their user rows.
 
+use std::collections::HashMap;
+
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -179,11 +181,12 @@ fn page(
     let mut items: Vec<(Day, usize, DeptStatItem)> = Vec::new();
     let mut day = after.map_or(plan.first, |c| c.day.max(plan.first));
     while day <= plan.last && items.len() <= page_size {
-        let mut active: Vec<Option<DayTotals>> = vec![None; tenant.users.len()];
+        // The day's stored rows of the members (only the active ones have one).
+        let mut active: HashMap<u32, DayTotals> = HashMap::new();
         state.store.scan_user_days(&tenant.key, day, day, &mut |_, open_id, t| {
             if let Some(u) = tenant.find_user(adminstats_core::directory::UserIdType::OpenId, open_id) {
                 if member[u as usize] {
-                    active[u as usize] = Some(t);
+                    active.insert(u, t);
                 }
             }
             true
@@ -194,7 +197,7 @@ fn page(
             if !member[u] || !user.has_row_on(day) {
                 continue;
             }
-            let t = active[u].as_ref();
+            let t = active.get(&(u as u32));
             per_rank[0].get_or_insert_with(Default::default).add(user, day, t);
             if plan.with_versions {
                 for (i, _) in PACKAGES.iter().enumerate() {
