@@ -692,3 +692,49 @@ fn department_stats_sum_user_rows_per_day_and_version() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
     assert_eq!(seen.last().unwrap(), "2026-11-20 Lark");
 }
+
+/// Mutated and random lines never crash the server or lose a line: every non-blank line is accepted,
+/// a duplicate, or rejected with its number.
+#[test]
+fn garbage_lines_are_all_judged_and_the_server_stays_up() {
+    use rand::{Rng, SeedableRng};
+    let app = spawn_app();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let good = event("seed", "email.sent", 1, "2026-11-20T10:00:00+08:00", r#","external":true,"count":2"#);
+    let mut lines = Vec::new();
+    for i in 0..3000 {
+        let mut bytes = good.replace("\"seed\"", &format!("\"g{i}\"")).into_bytes();
+        for _ in 0..rng.gen_range(0..4) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = rng.gen_range(0..bytes.len());
+            match rng.gen_range(0..4) {
+                0 => {
+                    bytes.remove(at);
+                }
+                1 => bytes.insert(at, rng.gen_range(b' '..=b'~')),
+                2 => bytes[at] = rng.gen_range(b' '..=b'~'),
+                _ => bytes.truncate(at),
+            }
+        }
+        lines.push(String::from_utf8(bytes).unwrap().replace('\n', " "));
+    }
+    lines.push("{".repeat(5000));
+    lines.push(format!("{{\"event_id\":\"{}\"}}", "x".repeat(200_000)));
+    let non_blank = lines.iter().filter(|l| !l.trim().is_empty()).count() as i64;
+    let (s, v) = app.ingest(INGEST_CN, &lines.join("\n"));
+    assert_eq!(s, 200, "{v}");
+    let d = &v["data"];
+    let judged = d["accepted"].as_i64().unwrap()
+        + d["duplicates"].as_i64().unwrap()
+        + d["rejected"].as_array().unwrap().len() as i64;
+    assert_eq!(judged, non_blank);
+    assert!(d["accepted"].as_i64().unwrap() > 100 && !d["rejected"].as_array().unwrap().is_empty());
+    // Still serving, and the accepted e-mail counts add up exactly.
+    let full = app.token("cli_full", "secret-full");
+    let items =
+        app.all_items(&full, &format!("start_date=2026-11-20&end_date=2026-11-20&user_id={}", oid(1)));
+    let sent: i64 = items[0]["email_send_count"].as_str().unwrap().parse().unwrap();
+    assert!(sent >= 2 * 100, "{sent}");
+}
