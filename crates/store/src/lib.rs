@@ -23,6 +23,9 @@ pub enum StoreError {
         "the database is at schema version {found}, newer than this binary's {supported}; upgrade adminstats"
     )]
     TooNew { found: i64, supported: i64 },
+    /// Another process holds the data directory.
+    #[error("{0} is in use by another adminstats process (one server per data directory)")]
+    InUse(String),
     /// The store is shutting down and takes no more writes.
     #[error("the store is shutting down")]
     Closed,

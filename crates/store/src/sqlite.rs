@@ -49,6 +49,8 @@ enum Job {
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     path: std::path::PathBuf,
+    /// Held for the life of the store: the data directory's lock.
+    _lock: std::fs::File,
     writer: Mutex<Option<(SyncSender<Job>, JoinHandle<()>)>>,
     readers: Mutex<ReaderPool>,
     reader_free: Condvar,
@@ -70,6 +72,10 @@ impl SqliteStore {
     /// The directory cannot be created, the database cannot be opened, or it is newer than this binary.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir)?;
+        // One process per data directory: the in-memory parts (tokens, active days) would diverge.
+        // The OS drops the lock with the process, kill -9 included.
+        let lock = std::fs::File::create(dir.join("adminstats.lock"))?;
+        lock.try_lock().map_err(|_| StoreError::InUse(dir.display().to_string()))?;
         let path = dir.join("adminstats.db");
         let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -87,6 +93,7 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, rx, &writer_active))?;
         let store = SqliteStore {
             path,
+            _lock: lock,
             writer: Mutex::new(Some((tx, handle))),
             readers: Mutex::new(ReaderPool::default()),
             reader_free: Condvar::new(),

@@ -169,3 +169,13 @@ fn range_scans_agree_with_point_lookups() {
     assert_eq!(got[0].last_active_ms, Some(7), "ou_000 has no row that day: carried");
     assert_eq!(got[1].totals.as_ref().unwrap().os_pairs.len(), 1);
 }
+
+#[test]
+fn one_store_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open(dir.path()).unwrap();
+    let second = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(second.to_string().contains("in use by another adminstats process"), "{second}");
+    drop(first);
+    SqliteStore::open(dir.path()).unwrap();
+}
