@@ -1,104 +1,17 @@
 //! Typed requests: the parameters of `admin_user_stats` as Rust types, and the split of any date
 //! range into the API's 31-day windows.
 
-use std::fmt;
-use std::str::FromStr;
-
 use adminstats_wire::UserStatsQuery;
 use time::macros::format_description;
 use time::{Date, Duration};
 
+pub use adminstats_wire::vocab::{DepartmentIdType, ParseEnumError, UserIdType};
+
 /// The most days (inclusive) one `admin_user_stats` query may span.
-pub const MAX_WINDOW_DAYS: u32 = 31;
+pub const MAX_WINDOW_DAYS: u32 = adminstats_wire::vocab::USER_STATS_MAX_DAYS as u32;
 
 /// The most rows one `admin_user_stats` page may hold.
-pub const MAX_PAGE_SIZE: u8 = 60;
-
-/// Which id the `user_id` field of each row (and the `user_id` filter) holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum UserIdType {
-    /// `open_id` (`ou_…`), the default.
-    #[default]
-    OpenId,
-    /// `union_id` (`on_…`).
-    UnionId,
-    /// The tenant's employee id; needs the scope `contact:user.employee_id:readonly`.
-    UserId,
-}
-
-impl UserIdType {
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserIdType::OpenId => "open_id",
-            UserIdType::UnionId => "union_id",
-            UserIdType::UserId => "user_id",
-        }
-    }
-}
-
-/// Which id the `department_id` filter holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum DepartmentIdType {
-    /// The tenant's own id (`D10`).
-    DepartmentId,
-    /// The platform id (`od-…`), the default.
-    #[default]
-    OpenDepartmentId,
-}
-
-impl DepartmentIdType {
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DepartmentIdType::DepartmentId => "department_id",
-            DepartmentIdType::OpenDepartmentId => "open_department_id",
-        }
-    }
-}
-
-/// A value that is not one of an enum's wire names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} is not one of {expected}")]
-pub struct ParseEnumError {
-    value: String,
-    expected: &'static str,
-}
-
-impl FromStr for UserIdType {
-    type Err = ParseEnumError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "open_id" => Ok(UserIdType::OpenId),
-            "union_id" => Ok(UserIdType::UnionId),
-            "user_id" => Ok(UserIdType::UserId),
-            _ => Err(ParseEnumError { value: s.to_owned(), expected: "open_id, union_id, user_id" }),
-        }
-    }
-}
-
-impl FromStr for DepartmentIdType {
-    type Err = ParseEnumError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "department_id" => Ok(DepartmentIdType::DepartmentId),
-            "open_department_id" => Ok(DepartmentIdType::OpenDepartmentId),
-            _ => Err(ParseEnumError { value: s.to_owned(), expected: "department_id, open_department_id" }),
-        }
-    }
-}
-
-impl fmt::Display for UserIdType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for DepartmentIdType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub const MAX_PAGE_SIZE: u8 = adminstats_wire::vocab::USER_STATS_MAX_PAGE_SIZE as u8;
 
 /// Parses a `YYYY-MM-DD` date.
 ///

@@ -5,14 +5,17 @@
 //! its position in that order.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::calendar::{format_local, parse_rfc3339_ms, Day, Geo};
 
 /// Scopes the directory may grant (anything else is a typo worth refusing).
-pub const KNOWN_SCOPES: [&str; 3] =
-    ["admin:admin_user_stat:readonly", "admin:admin_dept_stat:readonly", "contact:user.employee_id:readonly"];
+pub use adminstats_wire::vocab::SCOPES as KNOWN_SCOPES;
+/// How a request names a user, and a department (the API's vocabulary, shared with the wire).
+pub use adminstats_wire::vocab::{DepartmentIdType as DeptIdType, UserIdType};
 
 /// Why a directory was refused: the path of the first offending entry and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +57,20 @@ pub struct Tenant {
     user_by_open_id: HashMap<String, u32>,
     user_by_union_id: HashMap<String, u32>,
     user_by_user_id: HashMap<String, u32>,
+    /// Per department (the root last): the department sums its users count in.
+    dept_groups: Vec<Arc<[DeptGroup]>>,
+    /// A fingerprint of everything the stored department sums depend on (see [`Tenant::dept_basis`]).
+    dept_basis: i64,
+    /// The first day any user has a row (`None` without users).
+    history_start: Option<Day>,
+}
+
+/// One stored department sum a user's row counts in: a department (by `department_id`, `"0"` for
+/// the root) and whether the sum covers its whole subtree or only its direct members.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeptGroup {
+    pub dept: Box<str>,
+    pub subtree: bool,
 }
 
 /// A department below the implicit root `"0"`.
@@ -132,59 +149,6 @@ impl App {
     }
 }
 
-/// How a request names a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserIdType {
-    OpenId,
-    UnionId,
-    UserId,
-}
-
-impl UserIdType {
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "open_id" => Some(Self::OpenId),
-            "union_id" => Some(Self::UnionId),
-            "user_id" => Some(Self::UserId),
-            _ => None,
-        }
-    }
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenId => "open_id",
-            Self::UnionId => "union_id",
-            Self::UserId => "user_id",
-        }
-    }
-}
-
-/// How a request names a department.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeptIdType {
-    DepartmentId,
-    OpenDepartmentId,
-}
-
-impl DeptIdType {
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "department_id" => Some(Self::DepartmentId),
-            "open_department_id" => Some(Self::OpenDepartmentId),
-            _ => None,
-        }
-    }
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DepartmentId => "department_id",
-            Self::OpenDepartmentId => "open_department_id",
-        }
-    }
-}
-
 impl Tenant {
     /// The user named `id` in the form `kind`.
     pub fn find_user(&self, kind: UserIdType, id: &str) -> Option<u32> {
@@ -194,6 +158,68 @@ impl Tenant {
             UserIdType::UserId => &self.user_by_user_id,
         };
         map.get(id).copied()
+    }
+
+    /// The stored key of a department: its `department_id`, `"0"` for the root.
+    pub fn dept_key(&self, d: DeptRef) -> &str {
+        match d {
+            None => "0",
+            Some(i) => &self.departments[i as usize].department_id,
+        }
+    }
+
+    /// The department sums a user of department `d` counts in: `d` itself (direct members), and the
+    /// subtree of `d` and of every department above it, the root included.
+    pub fn dept_groups(&self, d: DeptRef) -> &Arc<[DeptGroup]> {
+        &self.dept_groups[d.map_or(self.departments.len(), |i| i as usize)]
+    }
+
+    /// A fingerprint of what the stored department sums depend on: the department tree and each
+    /// user's department and first, last and activation days. Sums kept under another basis are
+    /// rebuilt. (The hash need not be stable across builds: a change only costs a rebuild.)
+    pub fn dept_basis(&self) -> i64 {
+        self.dept_basis
+    }
+
+    /// The first day any user of the tenant has a row; no day before it has any.
+    pub fn history_start(&self) -> Option<Day> {
+        self.history_start
+    }
+
+    fn compute_dept_basis(&self) -> i64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.geo.as_str().hash(&mut h);
+        for d in &self.departments {
+            (&d.department_id, d.parent).hash(&mut h);
+        }
+        for u in &self.users {
+            (
+                &u.open_id,
+                u.department,
+                u.first_day.julian(),
+                u.last_day.map(Day::julian),
+                u.register_day.map(Day::julian),
+            )
+                .hash(&mut h);
+        }
+        h.finish() as i64
+    }
+
+    fn compute_dept_groups(&self) -> Vec<Arc<[DeptGroup]>> {
+        let group = |d: DeptRef, subtree: bool| DeptGroup { dept: self.dept_key(d).into(), subtree };
+        let mut out: Vec<Arc<[DeptGroup]>> = self
+            .departments
+            .iter()
+            .enumerate()
+            .map(|(i, dept)| {
+                let mut g = vec![group(Some(i as u32), false)];
+                g.extend(dept.ancestors.iter().map(|&a| group(Some(a), true)));
+                g.push(group(None, true));
+                g.into()
+            })
+            .collect();
+        out.push(vec![group(None, false), group(None, true)].into());
+        out
     }
 
     /// The department named `id` in the form `kind`; `"0"` is the root in both forms.
@@ -618,7 +644,13 @@ fn parse_tenant(
         user_by_open_id,
         user_by_union_id,
         user_by_user_id,
+        dept_groups: Vec::new(),
+        dept_basis: 0,
+        history_start: None,
     };
+    tenant.history_start = tenant.users.iter().map(|u| u.first_day).min();
+    tenant.dept_groups = tenant.compute_dept_groups();
+    tenant.dept_basis = tenant.compute_dept_basis();
 
     // Apps.
     let list = match o.get("apps") {

@@ -7,11 +7,14 @@
 //! - [`calendar`]: geos, their time zones, local dates, the publication cutoff, and the [`Clock`];
 //! - [`directory`]: the organisation file, validated into an indexed [`Directory`];
 //! - [`event`]: one NDJSON line judged into an [`Event`] or a reason;
-//! - [`rollup`]: [`DayTotals`], the folded numbers of one user on one day, and how they render.
+//! - [`metrics`]: every stored number declared once: [`DayTotals`] (one user's day) and
+//!   [`metrics::DeptCounts`] (a department's day), with how each folds;
+//! - [`rollup`]: the contribution of one event to its user's day.
 
 pub mod calendar;
 pub mod directory;
 pub mod event;
+pub mod metrics;
 pub mod rollup;
 
 pub use calendar::{Clock, Day, FixedClock, Geo, ManualClock, SystemClock};

@@ -8,9 +8,9 @@ use crate::names::{self, Division, Profile};
 use crate::rng::{derive, exp_det, mix64, Rng};
 use crate::timefmt::{self, DAY};
 
-pub(crate) const USER_STAT: &str = "admin:admin_user_stat:readonly";
-pub(crate) const DEPT_STAT: &str = "admin:admin_dept_stat:readonly";
-pub(crate) const EMPLOYEE_ID: &str = "contact:user.employee_id:readonly";
+pub(crate) use adminstats_wire::vocab::{
+    SCOPE_DEPT_STATS as DEPT_STAT, SCOPE_EMPLOYEE_ID as EMPLOYEE_ID, SCOPE_USER_STATS as USER_STAT,
+};
 
 /// Fixed facts about one demo tenant.
 pub(crate) struct TenantSpec {

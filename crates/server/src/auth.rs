@@ -181,21 +181,6 @@ pub fn require_stats_access(caller: &Caller, scope: &'static str) -> Result<(), 
     Ok(())
 }
 
-/// Parses `page_size`: `default` when absent, else an integer from 1 to `max`.
-///
-/// # Errors
-/// 1051001 naming the rule.
-pub fn page_size(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match v {
-        None | Some("") => Ok(default),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::Param(format!("page_size {s:?} must be an integer from 1 to {max}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

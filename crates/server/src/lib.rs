@@ -8,7 +8,8 @@
 //! - [`auth`]: tenant access tokens and the gateway checks;
 //! - [`page_token`]: tamper-evident cursors;
 //! - [`forward`]: cross-geo queries sent on to the peer of their geo;
-//! - [`routes`]: one module per endpoint;
+//! - [`query`]: the query engine: every statistics query from parameters to rows;
+//! - [`routes`]: one module per endpoint, thin: gateway, parse, ask the engine, render;
 //! - [`serve`]: binding, the HTTP/1 loop and graceful shutdown.
 //!
 //! **API boundary:** handlers convert domain values to `adminstats_wire` types by hand; nothing inside
@@ -20,6 +21,7 @@ pub mod error;
 pub mod forward;
 pub mod logid;
 pub mod page_token;
+pub mod query;
 pub mod routes;
 pub mod serve;
 pub mod state;

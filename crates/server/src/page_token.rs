@@ -1,28 +1,19 @@
 //! Page tokens: opaque, tamper-evident cursors bound to one query.
 //!
-//! A token is `base64url(version ‖ query fingerprint ‖ day ‖ open_id ‖ mac)`: the position after the
-//! last row served (rows are ordered by day, then `open_id`), the SHA-256 fingerprint of every
-//! query parameter but `page_size` (after defaults) plus tenant and app, and an HMAC-SHA256 under
-//! the key kept in the store. Resuming by key, not by offset, is what keeps pages exact while
-//! events arrive between them.
+//! A token is `base64url(version ‖ query fingerprint ‖ position ‖ mac)`: the SHA-256 fingerprint of
+//! every query parameter but `page_size` (after defaults) plus tenant and app, the position after
+//! the last item served (its bytes are the typed cursor's, see `query::cursor`), and an
+//! HMAC-SHA256 under the key kept in the store. Resuming by key, not by offset, is what keeps pages
+//! exact while events arrive between them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use adminstats_core::Day;
-
 const VERSION: u8 = 1;
-const FP_LEN: usize = 16;
+pub const FP_LEN: usize = 16;
 const MAC_LEN: usize = 16;
-
-/// Where the next page starts: after this row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub day: Day,
-    pub open_id: String,
-}
 
 /// The fingerprint of a query: every part that must not change between its pages.
 pub fn fingerprint(parts: &[&str]) -> [u8; FP_LEN] {
@@ -42,27 +33,26 @@ fn mac(key: &[u8; 32], payload: &[u8]) -> Hmac<Sha256> {
     m
 }
 
-/// Encodes a cursor for the query with fingerprint `fp`.
-pub fn encode(key: &[u8; 32], fp: &[u8; FP_LEN], cursor: &Cursor) -> String {
-    let mut payload = Vec::with_capacity(1 + FP_LEN + 4 + cursor.open_id.len() + MAC_LEN);
+/// Encodes a position for the query with fingerprint `fp`.
+pub fn encode(key: &[u8; 32], fp: &[u8; FP_LEN], position: &[u8]) -> String {
+    let mut payload = Vec::with_capacity(1 + FP_LEN + position.len() + MAC_LEN);
     payload.push(VERSION);
     payload.extend_from_slice(fp);
-    payload.extend_from_slice(&cursor.day.julian().to_le_bytes());
-    payload.extend_from_slice(cursor.open_id.as_bytes());
+    payload.extend_from_slice(position);
     let tag = mac(key, &payload).finalize().into_bytes();
     payload.extend_from_slice(&tag[..MAC_LEN]);
     URL_SAFE_NO_PAD.encode(payload)
 }
 
-/// Decodes a token, checking it is ours, unaltered, and of this query.
+/// Decodes a token, checking it is ours, unaltered, and of this query; returns its position.
 ///
 /// # Errors
 /// A sentence saying why the token is refused.
-pub fn decode(key: &[u8; 32], fp: &[u8; FP_LEN], token: &str) -> Result<Cursor, &'static str> {
+pub fn decode(key: &[u8; 32], fp: &[u8; FP_LEN], token: &str) -> Result<Vec<u8>, &'static str> {
     let raw = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| "it is not a token this server issued")?;
-    if raw.len() < 1 + FP_LEN + 4 + MAC_LEN {
+    if raw.len() < 1 + FP_LEN + MAC_LEN {
         return Err("it is not a token this server issued");
     }
     let (payload, tag) = raw.split_at(raw.len() - MAC_LEN);
@@ -75,9 +65,7 @@ pub fn decode(key: &[u8; 32], fp: &[u8; FP_LEN], token: &str) -> Result<Cursor, 
     if &payload[1..1 + FP_LEN] != fp {
         return Err("it belongs to a different query (every parameter but page_size must stay the same)");
     }
-    let day = i32::from_le_bytes(payload[1 + FP_LEN..1 + FP_LEN + 4].try_into().map_err(|_| "truncated")?);
-    let open_id = std::str::from_utf8(&payload[1 + FP_LEN + 4..]).map_err(|_| "it is corrupted")?.to_owned();
-    Ok(Cursor { day: Day::from_julian(day), open_id })
+    Ok(payload[1 + FP_LEN..].to_vec())
 }
 
 #[cfg(test)]
@@ -88,8 +76,8 @@ mod tests {
     fn round_trip_and_refusals() {
         let key = [3u8; 32];
         let fp = fingerprint(&["acme", "cli", "2026-11-01"]);
-        let c = Cursor { day: Day::parse("2026-11-02").unwrap(), open_id: "ou_1".into() };
-        let t = encode(&key, &fp, &c);
+        let c = b"\x01\x02\x03\x04ou_1";
+        let t = encode(&key, &fp, c);
         assert_eq!(decode(&key, &fp, &t).unwrap(), c);
         assert!(decode(&[4u8; 32], &fp, &t).is_err(), "another key");
         assert!(decode(&key, &fingerprint(&["acme", "cli", "2026-11-02"]), &t)

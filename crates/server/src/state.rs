@@ -29,6 +29,8 @@ pub struct Inner {
     pub forwarder: crate::forward::Forwarder,
     /// Authenticates page tokens; kept in the store so tokens survive restarts.
     pub page_key: [u8; 32],
+    /// Held while a tenant's department sums are rebuilt (one rebuild at a time).
+    pub dept_rebuild: Mutex<()>,
 }
 
 impl Deref for AppState {
@@ -59,6 +61,7 @@ impl AppState {
             limiter: RateLimiter::default(),
             forwarder: Default::default(),
             page_key,
+            dept_rebuild: Mutex::new(()),
         }))
     }
 
@@ -79,6 +82,7 @@ impl AppState {
         let dir = Directory::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let summary = summary(&dir);
         *self.directory.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(dir);
+        crate::query::depts::refresh_all_in_background(self);
         Ok(summary)
     }
 }

@@ -10,6 +10,10 @@
 mod active_days;
 mod sqlite;
 
+use std::sync::Arc;
+
+use adminstats_core::directory::DeptGroup;
+use adminstats_core::metrics::{DeptCounts, RowFacts, Version};
 use adminstats_core::{Day, DayTotals};
 
 pub use sqlite::SqliteStore;
@@ -47,6 +51,29 @@ pub struct NewEvent {
     pub open_id: String,
     pub day: Day,
     pub totals: DayTotals,
+    /// What the department sums need to know of the user's row that day; `None` when the user has
+    /// no row that day (the event is kept but counts in no department).
+    pub row: Option<RowMeta>,
+}
+
+/// A user's row on one day, as the department sums see it: the directory's facts and the sums
+/// the row counts in (shared by every user of a department).
+#[derive(Debug, Clone)]
+pub struct RowMeta {
+    pub facts: RowFacts,
+    pub groups: Arc<[DeptGroup]>,
+}
+
+/// Tells the store, during a rebuild of the department sums, what the directory in force says of
+/// a user (by `open_id`) on a day.
+pub type RowResolver = Box<dyn Fn(&str, Day) -> Option<RowMeta> + Send>;
+
+/// One stored department sum of one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeptDay {
+    pub day: Day,
+    pub version: Version,
+    pub sums: DeptCounts,
 }
 
 /// What [`Store::append_events`] did with a batch.
@@ -78,37 +105,56 @@ pub struct StoredToken {
 
 /// Durable storage behind the service.
 pub trait Store: Send + Sync + 'static {
-    /// Folds a tenant's events into their days, each `event_id` at most once per tenant, ever.
+    /// Folds a tenant's events into their days, each `event_id` at most once per tenant, ever, and
+    /// moves the tenant's department sums in the same transaction when they are kept under
+    /// `dept_basis` (the directory's [`adminstats_core::directory::Tenant::dept_basis`]); under any
+    /// other basis the stored sums are marked stale instead.
     ///
     /// # Errors
     /// A database failure; then nothing of the batch was stored.
-    fn append_events(&self, tenant: &str, events: Vec<NewEvent>) -> Result<AppendOutcome, StoreError>;
+    fn append_events(
+        &self,
+        tenant: &str,
+        dept_basis: i64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError>;
 
-    /// Reads the facts of each `(day, open_id)` of a tenant, in the order asked.
+    /// Reads the facts of each `(day, open_id)` of a tenant, in the order asked: the day's folded
+    /// numbers, and the latest event instant at or before the end of the day.
     ///
     /// # Errors
     /// A database failure.
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError>;
 
-    /// Calls `f` with every stored user-day of a tenant within `[first, last]`, ordered by day then
-    /// `open_id`, without holding them all in memory. `f` returns `false` to stop early.
+    /// The basis under which the tenant's department sums are kept, if they are.
     ///
     /// # Errors
     /// A database failure.
-    fn scan_user_days(
+    fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Recomputes the tenant's department sums from its user-days, with `resolve` saying what the
+    /// directory of `basis` says of each user-day, and keeps them under `basis` from now on.
+    /// Returns the number of user-days that count in a department.
+    ///
+    /// # Errors
+    /// A database failure; then the old sums stay as they were.
+    fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError>;
+
+    /// The stored sums of one department (its subtree, or its direct members) within
+    /// `[first, last]`, ordered by day, then version; `None` when the tenant's sums are not kept
+    /// under `basis` (read in the same snapshot as the sums).
+    ///
+    /// # Errors
+    /// A database failure.
+    fn dept_days(
         &self,
         tenant: &str,
+        basis: i64,
+        dept: &str,
+        subtree: bool,
         first: Day,
         last: Day,
-        f: &mut dyn FnMut(Day, &str, DayTotals) -> bool,
-    ) -> Result<(), StoreError>;
-
-    /// The latest event instant of each user of a tenant at or before the end of `day` (only users
-    /// with one).
-    ///
-    /// # Errors
-    /// A database failure.
-    fn last_active_all(&self, tenant: &str, day: Day) -> Result<Vec<(String, i64)>, StoreError>;
+    ) -> Result<Option<Vec<DeptDay>>, StoreError>;
 
     /// Records a newly issued token.
     ///

@@ -7,19 +7,24 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::thread::JoinHandle;
 
+use adminstats_core::metrics::{Counter, DayCounters, DeptCounts, Fold, Version};
 use adminstats_core::{Day, DayTotals};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, ToSql};
 
 use crate::active_days::ActiveDays;
-use crate::{AppendOutcome, NewEvent, Store, StoreError, StoredToken, UserDayFacts};
+use crate::{
+    AppendOutcome, DeptDay, NewEvent, RowMeta, RowResolver, Store, StoreError, StoredToken, UserDayFacts,
+};
+use adminstats_core::directory::DeptGroup;
 
 /// Migrations, in order; `user_version` counts how many are applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_drop_user_day_by_user.sql"),
+    include_str!("../migrations/0003_dept_day.sql"),
 ];
 
 /// Read-only connections kept open at most; more readers wait for one.
@@ -36,14 +41,64 @@ struct ReaderPool {
 /// How many waiting batches one transaction may take.
 const GROUP_MAX_JOBS: usize = 64;
 
-const TOTALS_COLUMNS: &str = "events, im_events, docs_events, cal_events, vc_events, search_events, task_events, \
-     send_messenger_num, create_docs_num, create_cal_num, create_task_num, vc_num, vc_seconds, active_seconds, \
-     email_send_ext, email_send_in, email_receive_ext, email_receive_in, quick_search, tab_search, \
-     platforms, packages, max_ts";
+/// The columns of `user_day` after its key, in [`DayCounters::COUNTERS`] order.
+static DAY_COLUMNS: LazyLock<String> = LazyLock::new(|| column_list(DayCounters::COUNTERS));
+/// The columns of `dept_day` after its key, in [`DeptCounts::COUNTERS`] order.
+static DEPT_COLUMNS: LazyLock<String> = LazyLock::new(|| column_list(DeptCounts::COUNTERS));
+
+fn column_list(counters: &[Counter]) -> String {
+    counters.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+}
+
+/// `INSERT … ON CONFLICT (key) DO UPDATE` folding every counter by its declared [`Fold`]:
+/// the upsert is derived from the declaration, so a counter cannot be stored one way and folded
+/// another.
+fn upsert_sql(table: &str, key: &[&str], counters: &[Counter]) -> String {
+    let n = key.len() + counters.len();
+    let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let folds = counters
+        .iter()
+        .map(|c| {
+            let name = c.name;
+            match c.fold {
+                Fold::Sum => format!("{name} = {table}.{name} + excluded.{name}"),
+                Fold::BitOr => format!("{name} = {table}.{name} | excluded.{name}"),
+                Fold::Max => format!("{name} = max({table}.{name}, excluded.{name})"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} ({}, {}) VALUES ({placeholders}) ON CONFLICT ({}) DO UPDATE SET {folds}",
+        key.join(", "),
+        column_list(counters),
+        key.join(", ")
+    )
+}
+
+static DAY_UPSERT: LazyLock<String> =
+    LazyLock::new(|| upsert_sql("user_day", &["tenant", "day", "open_id"], DayCounters::COUNTERS));
+static DEPT_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    upsert_sql("dept_day", &["tenant", "dept", "subtree", "day", "version"], DeptCounts::COUNTERS)
+});
 
 enum Job {
-    Append { tenant: String, events: Vec<NewEvent>, reply: SyncSender<Result<AppendOutcome, StoreError>> },
-    Token { token: StoredToken, reply: SyncSender<Result<(), StoreError>> },
+    Append {
+        tenant: String,
+        basis: i64,
+        events: Vec<NewEvent>,
+        reply: SyncSender<Result<AppendOutcome, StoreError>>,
+    },
+    Rebuild {
+        tenant: String,
+        basis: i64,
+        resolve: RowResolver,
+        reply: SyncSender<Result<u64, StoreError>>,
+    },
+    Token {
+        token: StoredToken,
+        reply: SyncSender<Result<(), StoreError>>,
+    },
 }
 
 /// The SQLite implementation of [`Store`].
@@ -205,18 +260,45 @@ fn load_active_days(conn: &Connection) -> Result<ActiveDays, StoreError> {
 }
 
 fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &RwLock<ActiveDays>) {
-    while let Ok(first) = rx.recv() {
+    let mut bases = Bases::default();
+    // A rebuild found while gathering a group runs after it, alone.
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+        };
+        if let Job::Rebuild { tenant, basis, resolve, reply } = first {
+            let out = rebuild_dept_sums(&mut conn, &mut bases, &tenant, basis, &resolve);
+            if let Err(e) = &out {
+                tracing::error!(error = %e, tenant, "rebuilding the department sums failed");
+                bases.forget();
+            }
+            let _ = reply.send(out);
+            continue;
+        }
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX_JOBS {
             match rx.try_recv() {
+                Ok(j @ Job::Rebuild { .. }) => {
+                    next = Some(j);
+                    break;
+                }
                 Ok(j) => jobs.push(j),
                 Err(_) => break,
             }
         }
-        let mut outcomes: Vec<Result<GroupOutcome, String>> = match write_group(&mut conn, &jobs, active) {
+        let mut outcomes: Vec<Result<GroupOutcome, String>> = match write_group(
+            &mut conn, &jobs, active, &mut bases,
+        ) {
             Ok(v) => v.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::error!(error = %e, "store commit failed; the group's batches were not acknowledged");
+                // What the rolled-back transaction did to the bases is undone: read them again.
+                bases.forget();
                 Vec::new()
             }
         };
@@ -232,12 +314,102 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &RwLock<ActiveDa
                 Job::Token { reply, .. } => {
                     let _ = reply.send(outcome.map(drop).map_err(|_| StoreError::CommitFailed));
                 }
+                Job::Rebuild { .. } => unreachable!("rebuilds are never grouped"),
             }
         }
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
         tracing::warn!(error = %e, "wal checkpoint at shutdown failed");
     }
+}
+
+/// The writer's view of `dept_basis`: under which directory basis each tenant's sums are kept.
+#[derive(Default)]
+struct Bases(HashMap<i64, Option<i64>>);
+
+impl Bases {
+    /// Whether a batch judged under `basis` may move the tenant's stored sums. A batch under another
+    /// basis than the stored one makes the stored sums stale: the basis is dropped, in the same
+    /// transaction, so that the next query rebuilds them.
+    fn check(&mut self, tx: &Connection, tid: i64, basis: i64) -> Result<bool, StoreError> {
+        let stored = match self.0.get(&tid) {
+            Some(b) => *b,
+            None => tx
+                .prepare_cached("SELECT basis FROM dept_basis WHERE tenant = ?1")?
+                .query_row([tid], |r| r.get(0))
+                .optional()?,
+        };
+        let kept = stored == Some(basis);
+        if stored.is_some() && !kept {
+            tx.execute("DELETE FROM dept_basis WHERE tenant = ?1", [tid])?;
+            tracing::info!(
+                tenant = tid,
+                "department sums are stale (directory changed); dropped their basis"
+            );
+        }
+        self.0.insert(tid, if kept { stored } else { None });
+        Ok(kept)
+    }
+
+    /// Forgets what it knew (after a rollback).
+    fn forget(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The id of a tenant, created on first write.
+fn tenant_id_for_write(tx: &Connection, tenant: &str) -> Result<i64, StoreError> {
+    tx.execute("INSERT OR IGNORE INTO tenants (tenant_key) VALUES (?1)", [tenant])?;
+    Ok(tx.query_row("SELECT id FROM tenants WHERE tenant_key = ?1", [tenant], |r| r.get(0))?)
+}
+
+/// A list of department groups (by address: users of one department share it), a day, a version.
+type ListKey = (*const DeptGroup, i32, Version);
+
+/// Recomputes a tenant's department sums from its user-days, in one transaction.
+fn rebuild_dept_sums(
+    conn: &mut Connection,
+    bases: &mut Bases,
+    tenant: &str,
+    basis: i64,
+    resolve: &RowResolver,
+) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tid = tenant_id_for_write(&tx, tenant)?;
+    tx.execute("DELETE FROM dept_day WHERE tenant = ?1", [tid])?;
+    // Summed per (group list, day, version) first: the users of one department share one list.
+    let mut by_list: HashMap<ListKey, (Arc<[DeptGroup]>, DeptCounts)> = HashMap::new();
+    let mut rows = 0u64;
+    {
+        let mut st =
+            tx.prepare(&format!("SELECT day, open_id, {} FROM user_day WHERE tenant = ?1", *DAY_COLUMNS))?;
+        let mut q = st.query([tid])?;
+        while let Some(r) = q.next()? {
+            let day: i32 = r.get(0)?;
+            let open_id: String = r.get(1)?;
+            let Some(row) = resolve(&open_id, Day::from_julian(day)) else { continue };
+            let c = counters_from_row::<DayCounters>(r, 2)?;
+            rows += 1;
+            for (version, d) in DeptCounts::delta(row.facts, None, &c) {
+                by_list
+                    .entry((row.groups.as_ptr(), day, version))
+                    .or_insert_with(|| (row.groups.clone(), DeptCounts::default()))
+                    .1
+                    .fold(&d);
+            }
+        }
+    }
+    let mut sums: HashMap<(i64, &str, bool, i32, Version), DeptCounts> = HashMap::new();
+    for ((_, day, version), (groups, d)) in &by_list {
+        for g in groups.iter() {
+            sums.entry((tid, &g.dept, g.subtree, *day, *version)).or_default().fold(d);
+        }
+    }
+    write_dept_sums(&tx, &sums)?;
+    tx.execute("INSERT OR REPLACE INTO dept_basis (tenant, basis) VALUES (?1, ?2)", params![tid, basis])?;
+    tx.commit()?;
+    bases.0.insert(tid, Some(basis));
+    Ok(rows)
 }
 
 enum GroupOutcome {
@@ -250,31 +422,29 @@ fn write_group(
     conn: &mut Connection,
     jobs: &[Job],
     active: &RwLock<ActiveDays>,
+    bases: &mut Bases,
 ) -> Result<Vec<GroupOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(jobs.len());
-    // Folded per (tenant, day, open_id) across the group, written once each.
-    let mut folded: HashMap<(i64, i32, &str), DayTotals> = HashMap::new();
+    // Folded per (tenant, day, open_id) across the group, written once each, with what the
+    // department sums need to know of the row (when they are kept under the batch's basis).
+    let mut folded: HashMap<(i64, i32, &str), (DayTotals, Option<&RowMeta>)> = HashMap::new();
     {
         let mut seen =
             tx.prepare_cached("INSERT OR IGNORE INTO seen_events (tenant, event_id) VALUES (?1, ?2)")?;
         let mut tenant_ids: HashMap<&str, i64> = HashMap::new();
         for job in jobs {
             match job {
-                Job::Append { tenant, events, .. } => {
+                Job::Append { tenant, basis, events, .. } => {
                     let tid = match tenant_ids.get(tenant.as_str()) {
                         Some(&id) => id,
                         None => {
-                            tx.execute("INSERT OR IGNORE INTO tenants (tenant_key) VALUES (?1)", [tenant])?;
-                            let id: i64 = tx.query_row(
-                                "SELECT id FROM tenants WHERE tenant_key = ?1",
-                                [tenant],
-                                |r| r.get(0),
-                            )?;
+                            let id = tenant_id_for_write(&tx, tenant)?;
                             tenant_ids.insert(tenant, id);
                             id
                         }
                     };
+                    let sums_kept = bases.check(&tx, tid, *basis)?;
                     let mut out = AppendOutcome::default();
                     for e in events {
                         if seen.execute(params![tid, e.event_id])? == 0 {
@@ -282,10 +452,15 @@ fn write_group(
                             continue;
                         }
                         out.accepted += 1;
-                        folded.entry((tid, e.day.julian(), e.open_id.as_str())).or_default().merge(&e.totals);
+                        let entry = folded.entry((tid, e.day.julian(), e.open_id.as_str())).or_default();
+                        entry.0.merge(&e.totals);
+                        if sums_kept {
+                            entry.1 = entry.1.or(e.row.as_ref());
+                        }
                     }
                     outcomes.push(GroupOutcome::Append(out));
                 }
+                Job::Rebuild { .. } => unreachable!("rebuilds are never grouped"),
                 Job::Token { token, .. } => {
                     tx.execute(
                         "INSERT OR REPLACE INTO tokens (token, app_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -295,64 +470,38 @@ fn write_group(
                 }
             }
         }
-        let mut upsert = tx.prepare_cached(&format!(
-            "INSERT INTO user_day (tenant, day, open_id, {TOTALS_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26) \
-             ON CONFLICT (tenant, day, open_id) DO UPDATE SET \
-             events = events + excluded.events, im_events = im_events + excluded.im_events, \
-             docs_events = docs_events + excluded.docs_events, cal_events = cal_events + excluded.cal_events, \
-             vc_events = vc_events + excluded.vc_events, search_events = search_events + excluded.search_events, \
-             task_events = task_events + excluded.task_events, \
-             send_messenger_num = send_messenger_num + excluded.send_messenger_num, \
-             create_docs_num = create_docs_num + excluded.create_docs_num, \
-             create_cal_num = create_cal_num + excluded.create_cal_num, \
-             create_task_num = create_task_num + excluded.create_task_num, \
-             vc_num = vc_num + excluded.vc_num, vc_seconds = vc_seconds + excluded.vc_seconds, \
-             active_seconds = active_seconds + excluded.active_seconds, \
-             email_send_ext = email_send_ext + excluded.email_send_ext, \
-             email_send_in = email_send_in + excluded.email_send_in, \
-             email_receive_ext = email_receive_ext + excluded.email_receive_ext, \
-             email_receive_in = email_receive_in + excluded.email_receive_in, \
-             quick_search = quick_search + excluded.quick_search, tab_search = tab_search + excluded.tab_search, \
-             platforms = platforms | excluded.platforms, packages = packages | excluded.packages, \
-             max_ts = max(max_ts, excluded.max_ts)"
-        ))?;
+        let mut upsert = tx.prepare_cached(&DAY_UPSERT)?;
         let mut pair = tx.prepare_cached(
             "INSERT OR IGNORE INTO user_day_os (tenant, day, open_id, pair) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for ((tid, day, open_id), t) in &folded {
-            upsert.execute(params![
-                tid,
-                day,
-                open_id,
-                t.events,
-                t.im_events,
-                t.docs_events,
-                t.cal_events,
-                t.vc_events,
-                t.search_events,
-                t.task_events,
-                t.send_messenger_num,
-                t.create_docs_num,
-                t.create_cal_num,
-                t.create_task_num,
-                t.vc_num,
-                t.vc_seconds,
-                t.active_seconds,
-                t.email_send_ext,
-                t.email_send_in,
-                t.email_receive_ext,
-                t.email_receive_in,
-                t.quick_search,
-                t.tab_search,
-                t.platforms,
-                t.packages,
-                t.max_ts_ms,
-            ])?;
+        let mut before = tx.prepare_cached(&format!(
+            "SELECT {} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
+            *DAY_COLUMNS
+        ))?;
+        // The department sums moved by the group, folded per key and written once each.
+        let mut dept: HashMap<(i64, &str, bool, i32, Version), DeptCounts> = HashMap::new();
+        for ((tid, day, open_id), (t, row)) in &folded {
+            if let Some(row) = row {
+                let old = before
+                    .query_row(params![tid, day, open_id], |r| counters_from_row::<DayCounters>(r, 0))
+                    .optional()?;
+                let mut new = old.unwrap_or_default();
+                new.fold(&t.c);
+                for (version, d) in DeptCounts::delta(row.facts, old.as_ref(), &new) {
+                    for g in row.groups.iter() {
+                        dept.entry((*tid, &g.dept, g.subtree, *day, version)).or_default().fold(&d);
+                    }
+                }
+            }
+            let key: [&dyn ToSql; 3] = [tid, day, open_id];
+            let values = t.c.values();
+            upsert
+                .execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
             for p in &t.os_pairs {
                 pair.execute(params![tid, day, open_id, p])?;
             }
         }
+        write_dept_sums(&tx, &dept)?;
     }
     tx.commit()?;
     // After the commit: a reader never finds a bit without its row for long (and copes if it does).
@@ -364,32 +513,50 @@ fn write_group(
 }
 
 fn totals_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<DayTotals> {
-    Ok(DayTotals {
-        events: r.get(at)?,
-        im_events: r.get(at + 1)?,
-        docs_events: r.get(at + 2)?,
-        cal_events: r.get(at + 3)?,
-        vc_events: r.get(at + 4)?,
-        search_events: r.get(at + 5)?,
-        task_events: r.get(at + 6)?,
-        send_messenger_num: r.get(at + 7)?,
-        create_docs_num: r.get(at + 8)?,
-        create_cal_num: r.get(at + 9)?,
-        create_task_num: r.get(at + 10)?,
-        vc_num: r.get(at + 11)?,
-        vc_seconds: r.get(at + 12)?,
-        active_seconds: r.get(at + 13)?,
-        email_send_ext: r.get(at + 14)?,
-        email_send_in: r.get(at + 15)?,
-        email_receive_ext: r.get(at + 16)?,
-        email_receive_in: r.get(at + 17)?,
-        quick_search: r.get(at + 18)?,
-        tab_search: r.get(at + 19)?,
-        platforms: r.get(at + 20)?,
-        packages: r.get(at + 21)?,
-        max_ts_ms: r.get(at + 22)?,
-        os_pairs: Default::default(),
-    })
+    Ok(DayTotals { c: counters_from_row::<DayCounters>(r, at)?, os_pairs: Default::default() })
+}
+
+/// Counters declared with [`adminstats_core::metrics`], read from consecutive columns from `at`.
+fn counters_from_row<C: Counters>(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<C> {
+    let mut v = [0i64; 64];
+    for (i, slot) in v.iter_mut().enumerate().take(C::COUNTERS.len()) {
+        *slot = r.get(at + i)?;
+    }
+    Ok(C::from_values(&v[..C::COUNTERS.len()]))
+}
+
+/// The declared counter structs a store reads back.
+trait Counters: Sized {
+    const COUNTERS: &'static [Counter];
+    fn from_values(v: &[i64]) -> Self;
+}
+
+impl Counters for DayCounters {
+    const COUNTERS: &'static [Counter] = DayCounters::COUNTERS;
+    fn from_values(v: &[i64]) -> Self {
+        DayCounters::from_values(v)
+    }
+}
+
+impl Counters for DeptCounts {
+    const COUNTERS: &'static [Counter] = DeptCounts::COUNTERS;
+    fn from_values(v: &[i64]) -> Self {
+        DeptCounts::from_values(v)
+    }
+}
+
+/// Folds department sums into `dept_day`.
+fn write_dept_sums(
+    tx: &rusqlite::Transaction<'_>,
+    sums: &HashMap<(i64, &str, bool, i32, Version), DeptCounts>,
+) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(&DEPT_UPSERT)?;
+    for ((tid, dept, subtree, day, version), d) in sums {
+        let key: [&dyn ToSql; 5] = [tid, dept, subtree, day, version];
+        let values = d.values();
+        upsert.execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
+    }
+    Ok(())
 }
 
 /// Keys of one day at least this many use one range scan instead of point lookups.
@@ -398,15 +565,16 @@ const RANGE_SCAN_MIN: usize = 8;
 /// One key, by primary key.
 fn point_lookup(conn: &Connection, tid: i64, day: Day, open_id: &str) -> Result<UserDayFacts, StoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {TOTALS_COLUMNS} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3"
+        "SELECT {cols} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
+        cols = *DAY_COLUMNS
     ))?;
     let totals = st.query_row(params![tid, day.julian(), open_id], |r| totals_from_row(r, 0)).optional()?;
     Ok(match totals {
         Some(mut t) => {
-            if t.platforms != 0 {
+            if t.c.platforms != 0 {
                 load_pairs(conn, tid, day.julian(), open_id, &mut t)?;
             }
-            UserDayFacts { last_active_ms: Some(t.max_ts_ms), totals: Some(t) }
+            UserDayFacts { last_active_ms: Some(t.c.max_ts), totals: Some(t) }
         }
         None => UserDayFacts::default(),
     })
@@ -423,8 +591,9 @@ fn day_run_by_range(
     let (lo, hi) = (keys[0].1, keys[keys.len() - 1].1);
     let bound = keys.len() * 4;
     let mut st = conn.prepare_cached(&format!(
-        "SELECT open_id, {TOTALS_COLUMNS} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4 \
-         ORDER BY open_id LIMIT ?5"
+        "SELECT open_id, {cols} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4 \
+         ORDER BY open_id LIMIT ?5",
+        cols = *DAY_COLUMNS
     ))?;
     let mut rows = st.query(params![tid, day.julian(), lo, hi, bound as i64])?;
     let mut out: Vec<UserDayFacts> = vec![UserDayFacts::default(); keys.len()];
@@ -440,8 +609,8 @@ fn day_run_by_range(
         }
         if k < keys.len() && keys[k].1 == open_id {
             let t = totals_from_row(r, 1)?;
-            with_pairs |= t.platforms != 0;
-            out[k] = UserDayFacts { last_active_ms: Some(t.max_ts_ms), totals: Some(t) };
+            with_pairs |= t.c.platforms != 0;
+            out[k] = UserDayFacts { last_active_ms: Some(t.c.max_ts), totals: Some(t) };
         }
         last_seen = Some(open_id);
     }
@@ -489,10 +658,65 @@ fn load_pairs(
 }
 
 impl Store for SqliteStore {
-    fn append_events(&self, tenant: &str, events: Vec<NewEvent>) -> Result<AppendOutcome, StoreError> {
+    fn append_events(
+        &self,
+        tenant: &str,
+        dept_basis: i64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
         let (reply, rx) = mpsc::sync_channel(1);
-        self.send(Job::Append { tenant: tenant.to_owned(), events, reply })?;
+        self.send(Job::Append { tenant: tenant.to_owned(), basis: dept_basis, events, reply })?;
         rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
+        self.with_reader(|conn| {
+            let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(None) };
+            Ok(conn
+                .prepare_cached("SELECT basis FROM dept_basis WHERE tenant = ?1")?
+                .query_row([tid], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(Job::Rebuild { tenant: tenant.to_owned(), basis, resolve, reply })?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn dept_days(
+        &self,
+        tenant: &str,
+        basis: i64,
+        dept: &str,
+        subtree: bool,
+        first: Day,
+        last: Day,
+    ) -> Result<Option<Vec<DeptDay>>, StoreError> {
+        self.with_reader(|conn| {
+            let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(None) };
+            let kept: Option<i64> = conn
+                .prepare_cached("SELECT basis FROM dept_basis WHERE tenant = ?1")?
+                .query_row([tid], |r| r.get(0))
+                .optional()?;
+            if kept != Some(basis) {
+                return Ok(None);
+            }
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT day, version, {} FROM dept_day WHERE tenant = ?1 AND dept = ?2 AND subtree = ?3 \
+                 AND day BETWEEN ?4 AND ?5 ORDER BY day, version",
+                *DEPT_COLUMNS
+            ))?;
+            let rows = st.query_map(params![tid, dept, subtree, first.julian(), last.julian()], |r| {
+                Ok(DeptDay {
+                    day: Day::from_julian(r.get(0)?),
+                    version: r.get(1)?,
+                    sums: counters_from_row::<DeptCounts>(r, 2)?,
+                })
+            })?;
+            Ok(Some(rows.collect::<Result<Vec<_>, _>>()?))
+        })
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
@@ -537,71 +761,6 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
-        })
-    }
-
-    fn scan_user_days(
-        &self,
-        tenant: &str,
-        first: Day,
-        last: Day,
-        f: &mut dyn FnMut(Day, &str, DayTotals) -> bool,
-    ) -> Result<(), StoreError> {
-        self.with_reader(|conn| {
-            let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(()) };
-            let mut st = conn.prepare_cached(&format!(
-                "SELECT day, open_id, {TOTALS_COLUMNS} FROM user_day WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3 \
-                 ORDER BY day, open_id"
-            ))?;
-            let mut pairs = conn.prepare_cached(
-                "SELECT day, open_id, pair FROM user_day_os WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3 \
-                 ORDER BY day, open_id, pair",
-            )?;
-            let mut pair_rows = pairs.query(params![tid, first.julian(), last.julian()])?;
-            let mut pending: Option<(i32, String, String)> = None;
-            let mut rows = st.query(params![tid, first.julian(), last.julian()])?;
-            while let Some(r) = rows.next()? {
-                let day: i32 = r.get(0)?;
-                let open_id: String = r.get(1)?;
-                let mut t = totals_from_row(r, 2)?;
-                if t.platforms != 0 {
-                    // Both cursors walk (day, open_id) in order: advance the pairs to this row.
-                    loop {
-                        if pending.is_none() {
-                            pending = match pair_rows.next()? {
-                                Some(p) => Some((p.get(0)?, p.get(1)?, p.get(2)?)),
-                                None => break,
-                            };
-                        }
-                        let Some((pd, po, pp)) = pending.take() else { break };
-                        match (pd, po.as_str()).cmp(&(day, open_id.as_str())) {
-                            std::cmp::Ordering::Less => continue,
-                            std::cmp::Ordering::Equal => {
-                                t.os_pairs.insert(pp);
-                            }
-                            std::cmp::Ordering::Greater => {
-                                pending = Some((pd, po, pp));
-                                break;
-                            }
-                        }
-                    }
-                }
-                if !f(Day::from_julian(day), &open_id, t) {
-                    break;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn last_active_all(&self, tenant: &str, day: Day) -> Result<Vec<(String, i64)>, StoreError> {
-        self.with_reader(|conn| {
-            let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(Vec::new()) };
-            let mut st = conn.prepare_cached(
-                "SELECT open_id, max(max_ts) FROM user_day WHERE tenant = ?1 AND day <= ?2 GROUP BY open_id",
-            )?;
-            let rows = st.query_map(params![tid, day.julian()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 

@@ -1,10 +1,38 @@
 //! One story, generic over the store, for every backend: what is appended is read back exactly once.
 
+use std::sync::Arc;
+
+use adminstats_core::directory::DeptGroup;
+use adminstats_core::metrics::{DayCounters, DeptCounts, RowFacts};
 use adminstats_core::{Day, DayTotals, EventKind};
-use adminstats_store::{NewEvent, SqliteStore, Store, StoredToken};
+use adminstats_store::{NewEvent, RowMeta, SqliteStore, Store, StoredToken};
+
+/// The basis the story's department sums are kept under.
+const BASIS: i64 = 42;
 
 fn ev(id: &str, user: &str, day: Day, kind: EventKind, ts: i64) -> NewEvent {
-    NewEvent { event_id: id.into(), open_id: user.into(), day, totals: DayTotals::of_event(&kind, ts) }
+    NewEvent {
+        event_id: id.into(),
+        open_id: user.into(),
+        day,
+        totals: DayTotals::of_event(&kind, ts),
+        row: None,
+    }
+}
+
+/// Users of department "D1" (under the root), activated.
+fn groups() -> Arc<[DeptGroup]> {
+    vec![
+        DeptGroup { dept: "D1".into(), subtree: false },
+        DeptGroup { dept: "D1".into(), subtree: true },
+        DeptGroup { dept: "0".into(), subtree: true },
+    ]
+    .into()
+}
+
+fn in_dept(mut e: NewEvent) -> NewEvent {
+    e.row = Some(RowMeta { facts: RowFacts { activated: true, ..Default::default() }, groups: groups() });
+    e
 }
 
 fn story<S: Store>(store: &S) {
@@ -13,6 +41,7 @@ fn story<S: Store>(store: &S) {
     let out = store
         .append_events(
             "acme",
+            BASIS,
             vec![
                 ev("a", "ou_a", d1, EventKind::ImMessageSent { count: 3 }, 1000),
                 ev("b", "ou_a", d1, EventKind::ImMessageSent { count: 2 }, 3000),
@@ -36,30 +65,24 @@ fn story<S: Store>(store: &S) {
         .unwrap();
     assert_eq!((out.accepted, out.duplicates), (4, 1));
     // A retried batch counts nothing; another tenant's identical ids are its own.
-    let again = store.append_events("acme", vec![ev("b", "ou_a", d1, EventKind::ImActive, 1)]).unwrap();
+    let again =
+        store.append_events("acme", BASIS, vec![ev("b", "ou_a", d1, EventKind::ImActive, 1)]).unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, 1));
-    let other = store.append_events("globex", vec![ev("b", "ou_a", d1, EventKind::ImActive, 1)]).unwrap();
+    let other =
+        store.append_events("globex", BASIS, vec![ev("b", "ou_a", d1, EventKind::ImActive, 1)]).unwrap();
     assert_eq!(other.accepted, 1);
 
     let facts =
         store.user_days("acme", &[(d1, "ou_a"), (d1, "ou_b"), (d0, "ou_a"), (d1.plus(5), "ou_b")]).unwrap();
     let a = facts[0].totals.as_ref().unwrap();
-    assert_eq!((a.send_messenger_num, a.events, a.max_ts_ms), (5, 3, 3000));
+    assert_eq!((a.c.send_messenger_num, a.c.events, a.c.max_ts), (5, 3, 3000));
     assert_eq!(a.active_os(), "'android 14,-'");
     assert_eq!(facts[1].totals, None);
     assert_eq!(facts[1].last_active_ms, Some(500), "carried from an earlier day");
     assert_eq!(facts[2].last_active_ms, None);
     assert_eq!(facts[3].last_active_ms, Some(500));
 
-    let mut seen = Vec::new();
-    store
-        .scan_user_days("acme", d0, d1, &mut |day, open_id, t| {
-            seen.push((day, open_id.to_owned(), t.os_pairs.len()));
-            true
-        })
-        .unwrap();
-    assert_eq!(seen, vec![(d0, "ou_b".to_owned(), 0), (d1, "ou_a".to_owned(), 1)]);
-    assert_eq!(store.last_active_all("acme", d1).unwrap().len(), 2);
+    dept_story(store, d1);
 
     let tok = StoredToken { token: "t-1".into(), app_id: "cli".into(), issued_at_ms: 1, expires_at_ms: 100 };
     store.save_token(&tok).unwrap();
@@ -67,6 +90,61 @@ fn story<S: Store>(store: &S) {
     assert!(store.load_tokens(100).unwrap().is_empty());
     let k = store.page_token_key([7; 32]).unwrap();
     assert_eq!(store.page_token_key([9; 32]).unwrap(), k, "the key is kept");
+}
+
+/// Department sums: none kept until a rebuild; then moved by each event in its transaction, equal
+/// to a rebuild from scratch; marked stale by a batch judged under another basis.
+fn dept_story<S: Store>(store: &S, d1: Day) {
+    assert_eq!(store.dept_basis("acme").unwrap(), None);
+    assert_eq!(store.dept_days("acme", BASIS, "D1", true, d1, d1).unwrap(), None, "not kept yet");
+    let resolve = || -> adminstats_store::RowResolver {
+        Box::new(|open_id: &str, _day: Day| {
+            (open_id == "ou_a").then(|| RowMeta {
+                facts: RowFacts { activated: true, ..Default::default() },
+                groups: groups(),
+            })
+        })
+    };
+    assert_eq!(
+        store.rebuild_dept_sums("acme", BASIS, resolve()).unwrap(),
+        1,
+        "ou_a's day counts; ou_b has no row"
+    );
+    let sums =
+        |subtree: bool, dept: &str| store.dept_days("acme", BASIS, dept, subtree, d1, d1).unwrap().unwrap();
+    let all = sums(true, "D1");
+    // Version 0 (every version) and version 1 (Feishu, seen through client.active).
+    assert_eq!(all.iter().map(|d| d.version).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        (all[0].sums.suite_dau, all[0].sums.send_messenger_num, all[0].sums.total_user_num),
+        (1, 5, 0)
+    );
+    assert_eq!((all[1].sums.total_user_num, all[1].sums.active_user_num, all[1].sums.im_dau), (1, 1, 1));
+    // A late event moves the sums in its own transaction, as a rebuild would count it.
+    let late = in_dept(ev("late", "ou_a", d1, EventKind::DocsCreated { count: 2 }, 3500));
+    store.append_events("acme", BASIS, vec![late]).unwrap();
+    let after = sums(true, "D1");
+    assert_eq!((after[0].sums.docs_dau, after[0].sums.create_docs_num), (1, 2));
+    assert_eq!((after[1].sums.docs_dau, after[1].sums.create_docs_user_num), (1, 1));
+    assert_eq!(sums(true, "0"), after, "the root's subtree holds the same users");
+    assert_eq!(sums(false, "D1"), after, "direct members");
+    assert!(sums(false, "0").is_empty(), "nobody directly under the root");
+    store.rebuild_dept_sums("acme", BASIS, resolve()).unwrap();
+    assert_eq!(sums(true, "D1"), after, "incremental sums equal a rebuild");
+    let whole = DeptCounts::of_row(
+        RowFacts { activated: true, ..Default::default() },
+        &store.user_days("acme", &[(d1, "ou_a")]).unwrap()[0].totals.as_ref().unwrap().c,
+    );
+    assert_eq!(after[1].sums, whole, "a version holds the user's whole day");
+    assert_ne!(whole, DeptCounts::of_row(RowFacts::default(), &DayCounters::default()));
+    // A batch judged under another directory: the sums are stale until rebuilt.
+    store
+        .append_events("acme", BASIS + 1, vec![in_dept(ev("moved", "ou_a", d1, EventKind::ImActive, 1))])
+        .unwrap();
+    assert_eq!(store.dept_basis("acme").unwrap(), None);
+    assert_eq!(store.dept_days("acme", BASIS, "D1", true, d1, d1).unwrap(), None);
+    store.rebuild_dept_sums("acme", BASIS, resolve()).unwrap();
+    assert_eq!(store.dept_basis("acme").unwrap(), Some(BASIS));
 }
 
 #[test]
@@ -80,9 +158,10 @@ fn sqlite_story_and_reopen() {
     let s = SqliteStore::open(dir.path()).unwrap();
     let d1 = Day::parse("2026-11-20").unwrap();
     let facts = s.user_days("acme", &[(d1, "ou_a")]).unwrap();
-    assert_eq!(facts[0].totals.as_ref().unwrap().send_messenger_num, 5, "durable across reopen");
+    assert_eq!(facts[0].totals.as_ref().unwrap().c.send_messenger_num, 5, "durable across reopen");
+    assert_eq!(s.dept_basis("acme").unwrap(), Some(BASIS), "the sums' basis is durable");
     assert_eq!(
-        s.append_events("acme", vec![ev("a", "ou_a", d1, EventKind::ImActive, 1)]).unwrap().duplicates,
+        s.append_events("acme", BASIS, vec![ev("a", "ou_a", d1, EventKind::ImActive, 1)]).unwrap().duplicates,
         1
     );
     let carried = s.user_days("acme", &[(d1.plus(5), "ou_b")]).unwrap();
@@ -106,12 +185,12 @@ fn upgrades_a_version_1_database() {
     }
     let s = SqliteStore::open(dir.path()).unwrap();
     let facts = s.user_days("acme", &[(day, "ou_a"), (day.plus(3), "ou_a")]).unwrap();
-    assert_eq!(facts[0].totals.as_ref().unwrap().send_messenger_num, 4);
+    assert_eq!(facts[0].totals.as_ref().unwrap().c.send_messenger_num, 4);
     assert_eq!(facts[1].last_active_ms, Some(1234));
     drop(s);
     let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
     let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
     let index: i64 = c
         .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'user_day_by_user'", [], |r| r.get(0))
         .unwrap();
@@ -154,7 +233,7 @@ fn range_scans_agree_with_point_lookups() {
         events.push(ev(&format!("e{i}"), u, day, kind, 1000 + i as i64));
     }
     events.push(ev("old", "ou_000", day.plus(-2), EventKind::ImActive, 7));
-    s.append_events("t", events).unwrap();
+    s.append_events("t", 0, events).unwrap();
     let one_by_one = |keys: &[(Day, &str)]| -> Vec<_> {
         keys.iter().map(|k| s.user_days("t", std::slice::from_ref(k)).unwrap().remove(0)).collect()
     };
@@ -178,4 +257,23 @@ fn one_store_per_data_directory() {
     assert!(second.to_string().contains("in use by another adminstats process"), "{second}");
     drop(first);
     SqliteStore::open(dir.path()).unwrap();
+}
+
+#[test]
+fn the_tables_hold_exactly_the_declared_counters() {
+    // The migrations are SQL written once; the declaration in core is what the code folds and
+    // binds. This keeps the two equal: a new counter needs a new migration.
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
+    let columns = |table: &str| -> Vec<String> {
+        let mut st =
+            c.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")).unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let declared = |names: &[adminstats_core::metrics::Counter]| -> Vec<String> {
+        names.iter().map(|c| c.name.to_owned()).collect()
+    };
+    assert_eq!(columns("user_day")[3..], declared(DayCounters::COUNTERS));
+    assert_eq!(columns("dept_day")[5..], declared(DeptCounts::COUNTERS));
 }

@@ -10,12 +10,16 @@
 //! - [`TokenRequest`], [`TokenResponse`]: `POST /open-apis/auth/v3/tenant_access_token/internal`;
 //! - [`UserStatsQuery`], [`UserStatsPage`], [`UserStatItem`]: `GET /open-apis/admin/v1/admin_user_stats`;
 //! - [`IngestReply`]: `POST /ingest/v1/events`;
-//! - [`codes`]: the error codes.
+//! - [`codes`]: the error codes;
+//! - [`vocab`]: id types, scopes and limits, shared by server, client, demo and domain.
 
 use serde::{Deserialize, Serialize};
 
 pub mod codes;
 mod int64_string;
+pub mod vocab;
+
+pub use vocab::{DepartmentIdType, UserIdType, SCOPE_DEPT_STATS, SCOPE_EMPLOYEE_ID, SCOPE_USER_STATS};
 
 /// The path of the tenant token endpoint.
 pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
@@ -23,18 +27,12 @@ pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
 pub const USER_STATS_PATH: &str = "/open-apis/admin/v1/admin_user_stats";
 /// The path of the per-department statistics endpoint.
 pub const DEPT_STATS_PATH: &str = "/open-apis/admin/v1/admin_dept_stats";
-/// The scope `admin_dept_stats` needs.
-pub const SCOPE_DEPT_STATS: &str = "admin:admin_dept_stat:readonly";
 /// The path of the bulk export endpoint (adminstats only, not on Lark).
 pub const USER_STATS_EXPORT_PATH: &str = "/open-apis/admin/v1/admin_user_stats/export";
 /// The path of the ingestion endpoint.
 pub const INGEST_PATH: &str = "/ingest/v1/events";
 /// The request id header, in the exact case the Python SDK looks up.
 pub const LOG_ID_HEADER: &str = "X-Tt-Logid";
-/// The scope `admin_user_stats` needs.
-pub const SCOPE_USER_STATS: &str = "admin:admin_user_stat:readonly";
-/// The extra scope `user_id_type=user_id` needs.
-pub const SCOPE_EMPLOYEE_ID: &str = "contact:user.employee_id:readonly";
 
 /// The envelope of every open-platform response: `{"code":0,"msg":"success","data":{…}}`.
 ///

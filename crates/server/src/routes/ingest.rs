@@ -12,6 +12,8 @@ use axum::response::Response;
 
 use adminstats_core::event::parse_line;
 use adminstats_core::DayTotals;
+
+use crate::query::depts::row_meta;
 use adminstats_store::NewEvent;
 use adminstats_wire::{Envelope, IngestReply, RejectedLine};
 
@@ -105,16 +107,23 @@ fn ingest_text(
             continue;
         }
         match parse_line(line, tenant, now) {
-            Ok(e) => events.push(NewEvent {
-                totals: DayTotals::of_event(&e.kind, e.ts_ms),
-                open_id: tenant.users[e.user as usize].open_id.clone(),
-                day: e.day,
-                event_id: e.event_id,
-            }),
+            Ok(e) => {
+                let user = &tenant.users[e.user as usize];
+                events.push(NewEvent {
+                    totals: DayTotals::of_event(&e.kind, e.ts_ms),
+                    open_id: user.open_id.clone(),
+                    row: row_meta(tenant, user, e.day),
+                    day: e.day,
+                    event_id: e.event_id,
+                });
+            }
             Err(reason) => rejected.push(RejectedLine { line: n, reason }),
         }
     }
-    let outcome =
-        if events.is_empty() { Default::default() } else { state.store.append_events(tenant_key, events)? };
+    let outcome = if events.is_empty() {
+        Default::default()
+    } else {
+        state.store.append_events(tenant_key, tenant.dept_basis(), events)?
+    };
     Ok(IngestReply { accepted: outcome.accepted, duplicates: outcome.duplicates, rejected })
 }

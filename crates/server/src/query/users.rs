@@ -1,0 +1,262 @@
+//! `admin_user_stats` and its bulk export: which rows exist, in listing order, and their numbers.
+//!
+//! Rows come from the directory (every user of the app's scope with a row on each published day
+//! in range); numbers come from the store, asked once per batch of rows ([`Store::user_days`]),
+//! which answers each row's folded day and its `last_active_time`. A listing page is one batch; the
+//! export is the same walk in batches of [`STREAM_BATCH`] rows.
+//!
+//! [`Store::user_days`]: adminstats_store::Store::user_days
+
+use adminstats_core::directory::DeptIdType;
+use adminstats_core::Day;
+use adminstats_wire::vocab::{SCOPE_EMPLOYEE_ID, SCOPE_USER_STATS, USER_STATS_MAX_DAYS};
+use adminstats_wire::{UserIdType, UserStatItem, UserStatsQuery};
+
+use super::cursor::{Cursor, UserCursor};
+use super::{date_range, geo_route, id_type, render, GeoRoute, Routed};
+use crate::auth::{require_stats_access, Caller};
+use crate::page_token;
+use crate::state::AppState;
+use crate::ApiError;
+
+/// Rows fetched from the store at once by the export.
+pub const STREAM_BATCH: usize = 4096;
+
+/// Which endpoint asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `admin_user_stats`: at most 31 days.
+    Listing,
+    /// `admin_user_stats/export`: any range.
+    Export,
+}
+
+/// A validated `admin_user_stats` query, ready to list rows.
+pub struct UserQuery {
+    pub caller: Caller,
+    /// The first day asked for.
+    pub first: Day,
+    /// The last day asked for, clamped to the last published day.
+    pub last: Day,
+    pub user_id_type: UserIdType,
+    /// `None`: every user of the app's scope; `Some`: only these (ascending indices).
+    only: Option<Vec<u32>>,
+    /// Binds page tokens to this query: tenant, app and every parameter but `page_size`.
+    pub fingerprint: [u8; page_token::FP_LEN],
+}
+
+impl UserQuery {
+    /// Validates a query for `caller` (gateway already passed), in the order the README documents:
+    /// scope, app type, `target_geo`, dates, id types, the employee-id scope, `department_id`,
+    /// `user_id`. (`page_size` and `page_token` follow, read by the listing.)
+    ///
+    /// # Errors
+    /// 99991672, 1051001 or 1051002 as api.md says.
+    pub fn parse(
+        state: &AppState,
+        caller: Caller,
+        q: &UserStatsQuery,
+        endpoint: Endpoint,
+    ) -> Result<Routed<UserQuery>, ApiError> {
+        require_stats_access(&caller, SCOPE_USER_STATS)?;
+        let geo = match geo_route(state, &caller, q.target_geo.as_deref())? {
+            GeoRoute::Local(g) => g,
+            GeoRoute::Peer(url) => return Ok(Routed::Peer { url, caller }),
+        };
+        let max_days = (endpoint == Endpoint::Listing).then_some(USER_STATS_MAX_DAYS);
+        let (first, last) = date_range(q.start_date.as_deref(), q.end_date.as_deref(), max_days)?;
+        let user_id_type: UserIdType = id_type(
+            q.user_id_type.as_deref(),
+            "user_id_type",
+            Some(UserIdType::OpenId),
+            "open_id, union_id, user_id",
+        )?;
+        let dept_id_type: DeptIdType = id_type(
+            q.department_id_type.as_deref(),
+            "department_id_type",
+            Some(DeptIdType::OpenDepartmentId),
+            "department_id, open_department_id",
+        )?;
+        let (tenant, app) = (caller.tenant(), caller.app());
+        if user_id_type == UserIdType::UserId && !app.has_scope(SCOPE_EMPLOYEE_ID) {
+            return Err(ApiError::ScopeRequired(SCOPE_EMPLOYEE_ID));
+        }
+        let department = match q.department_id.as_deref() {
+            None | Some("") => None,
+            Some(id) => {
+                let d = tenant.find_department(dept_id_type, id).ok_or_else(|| {
+                    ApiError::Param(format!(
+                        "department_id {id:?} is not a department of this tenant (read as {dept_id_type})"
+                    ))
+                })?;
+                if !tenant.dept_in_scope(app, d) {
+                    return Err(ApiError::NoPermission(format!(
+                        "department_id {id:?} is outside the app's data scope"
+                    )));
+                }
+                Some(d)
+            }
+        };
+        let user = match q.user_id.as_deref() {
+            None | Some("") => None,
+            Some(id) => {
+                let u = tenant.find_user(user_id_type, id).ok_or_else(|| {
+                    ApiError::Param(format!(
+                        "user_id {id:?} is not a user of this tenant (read as {user_id_type})"
+                    ))
+                })?;
+                if !tenant.dept_in_scope(app, tenant.users[u as usize].department) {
+                    return Err(ApiError::NoPermission(format!(
+                        "user_id {id:?} is outside the app's data scope"
+                    )));
+                }
+                Some(u)
+            }
+        };
+        let only = match (department, user) {
+            (None, None) => None,
+            (d, Some(u)) => Some(match d {
+                Some(d) if !tenant.dept_within(tenant.users[u as usize].department, d) => vec![],
+                _ => vec![u],
+            }),
+            (Some(d), None) => Some(
+                app.scope_users
+                    .iter()
+                    .copied()
+                    .filter(|&u| tenant.dept_within(tenant.users[u as usize].department, d))
+                    .collect(),
+            ),
+        };
+        let published = Day::last_published(state.calendar.now_ms(), tenant.geo);
+        let fingerprint = page_token::fingerprint(&[
+            &tenant.key,
+            &app.app_id,
+            &first.to_string(),
+            &last.to_string(),
+            user_id_type.as_str(),
+            dept_id_type.as_str(),
+            q.department_id.as_deref().unwrap_or(""),
+            q.user_id.as_deref().unwrap_or(""),
+            geo.as_str(),
+        ]);
+        Ok(Routed::Local(UserQuery {
+            caller,
+            first,
+            last: last.min(published),
+            user_id_type,
+            only,
+            fingerprint,
+        }))
+    }
+
+    /// The candidate users, ascending by `open_id`.
+    fn candidates(&self) -> &[u32] {
+        self.only.as_deref().unwrap_or(&self.caller.app().scope_users)
+    }
+
+    /// Up to `limit` rows `(day, user index)` after `after`, in listing order.
+    ///
+    /// Days before the tenant's first user existed have no rows and are skipped at no cost, so an
+    /// export of `0000-01-01..9999-12-31` walks only the tenant's history.
+    pub fn keys_after(&self, after: Option<&UserCursor>, limit: usize) -> Vec<(Day, u32)> {
+        let tenant = self.caller.tenant();
+        let cands = self.candidates();
+        let mut out = Vec::with_capacity(limit.min(STREAM_BATCH));
+        let Some(history) = tenant.history_start() else { return out };
+        let mut day = after.map_or(self.first, |c| c.day.max(self.first)).max(history);
+        while day <= self.last && out.len() < limit {
+            let start = match after {
+                Some(c) if c.day == day => cands
+                    .partition_point(|&u| tenant.users[u as usize].open_id.as_str() <= c.open_id.as_str()),
+                _ => 0,
+            };
+            for &u in &cands[start..] {
+                if tenant.users[u as usize].has_row_on(day) {
+                    out.push((day, u));
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            day = day.plus(1);
+        }
+        out
+    }
+
+    /// The cursor after row `key`.
+    fn cursor_of(&self, (day, u): (Day, u32)) -> UserCursor {
+        UserCursor { day, open_id: self.caller.tenant().users[u as usize].open_id.clone() }
+    }
+
+    /// The items of `keys`, numbers read from the store in one call.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn items(&self, state: &AppState, keys: &[(Day, u32)]) -> Result<Vec<UserStatItem>, ApiError> {
+        let tenant = self.caller.tenant();
+        let ids: Vec<(Day, &str)> =
+            keys.iter().map(|&(d, u)| (d, tenant.users[u as usize].open_id.as_str())).collect();
+        let facts = state.store.user_days(&tenant.key, &ids)?;
+        Ok(keys
+            .iter()
+            .zip(&facts)
+            .map(|(&(d, u), f)| render::user_item(tenant, &tenant.users[u as usize], d, f, self.user_id_type))
+            .collect())
+    }
+
+    /// One page of `page_size` rows after `after`, with the token of the next page if there is one.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn page(
+        &self,
+        state: &AppState,
+        after: Option<&UserCursor>,
+        page_size: usize,
+    ) -> Result<(Vec<UserStatItem>, Option<String>), ApiError> {
+        let mut keys = self.keys_after(after, page_size + 1);
+        let has_more = keys.len() > page_size;
+        keys.truncate(page_size);
+        let items = self.items(state, &keys)?;
+        let token = match keys.last() {
+            Some(&k) if has_more => Some(self.cursor_of(k).sign(&state.page_key, &self.fingerprint)),
+            _ => None,
+        };
+        Ok((items, token))
+    }
+
+    /// Reads the `page_token` of this query.
+    ///
+    /// # Errors
+    /// 1051001 for a forged, corrupted or foreign token.
+    pub fn read_token(&self, state: &AppState, token: Option<&str>) -> Result<Option<UserCursor>, ApiError> {
+        UserCursor::read(&state.page_key, &self.fingerprint, token)
+    }
+
+    /// Every row, in listing order, handed to `emit` batch by batch; stops early (returning
+    /// `Ok(None)`) when `emit` returns `false`. Returns the number of rows.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn stream(
+        &self,
+        state: &AppState,
+        mut emit: impl FnMut(&[UserStatItem]) -> bool,
+    ) -> Result<Option<u64>, ApiError> {
+        let mut after: Option<UserCursor> = None;
+        let mut rows = 0u64;
+        loop {
+            let keys = self.keys_after(after.as_ref(), STREAM_BATCH);
+            let Some(&last) = keys.last() else { return Ok(Some(rows)) };
+            let items = self.items(state, &keys)?;
+            rows += items.len() as u64;
+            if !emit(&items) {
+                return Ok(None);
+            }
+            if keys.len() < STREAM_BATCH {
+                return Ok(Some(rows));
+            }
+            after = Some(self.cursor_of(last));
+        }
+    }
+}
