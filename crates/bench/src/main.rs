@@ -4,8 +4,10 @@
 //! 2. starts the release binary with the calendar frozen so that all 31 days are published;
 //! 3. ingests every event in 1,000-line batches from several connections: durable events/s;
 //! 4. lists `page_size=60` pages from concurrent clients for a fixed time: pages/s, p50, p99;
-//! 5. reads the server's peak RSS (`VmHWM`);
-//! 6. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
+//! 5. asks `admin_dept_stats` for the root department's whole subtree, 20 days a page, with and
+//!    without product versions, from concurrent clients: p50 and p99 per page (issue 8);
+//! 6. reads the server's peak RSS (`VmHWM`);
+//! 7. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
 //!    its rows/s with `sqlite3 -csv` dumping the same rows in the same run (issue 5).
 //!
 //! It prints each figure beside the target of issue 3. Run it with
@@ -51,6 +53,9 @@ struct Args {
     /// Skip the export benchmark (issue 5).
     #[arg(long)]
     no_export: bool,
+    /// `admin_dept_stats` requests per product-version setting.
+    #[arg(long, default_value_t = 400)]
+    dept_requests: usize,
 }
 
 /// The `adminstats` binary: `--bin`, or the one beside this benchmark.
@@ -109,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         .arg("--data")
         .arg(tmp.join("data"))
         .args(["--listen", "127.0.0.1:0", "--now", now, "--user-stats-rate-limit", "1000000"])
+        .args(["--dept-stats-rate-limit", "1000000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -241,6 +247,11 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
     let list_secs = t0.elapsed().as_secs_f64();
     lat.sort_by(|a, b| a.total_cmp(b));
     let pages_per_s = lat.len() as f64 / list_secs;
+    let dept = [false, true].map(|v| (v, dept_bench(&client, base, &token, v, args.dept_requests)));
+    let mut dept_lat = Vec::new();
+    for (v, d) in dept {
+        dept_lat.push((v, d.await?));
+    }
     let rss = peak_rss_mb(pid);
 
     let export =
@@ -266,6 +277,15 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
         percentile(&lat, 0.5),
         verdict(p99 < 25.0)
     );
+    for (versions, lat) in &dept_lat {
+        let p99 = percentile(lat, 0.99);
+        println!(
+            "dept stats  p50 {:.2} ms  p99 {p99:.2} ms  (root department, subtree, 20 days a page, with_product_version={versions}, {} requests)   target p99 < 20 ms  {}",
+            percentile(lat, 0.5),
+            lat.len(),
+            verdict(p99 < 20.0)
+        );
+    }
     println!(
         "server RSS  peak {rss:.0} MB (after ingestion {rss_after_ingest:.0} MB)   target < 300 MB  {}",
         verdict(rss < 300.0)
@@ -288,6 +308,52 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
         );
     }
     Ok(())
+}
+
+/// `admin_dept_stats` of the root department's subtree, 20 days a page over the published days
+/// (two pages a query), from two clients: sorted latencies in ms.
+async fn dept_bench(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    versions: bool,
+    requests: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut tasks = Vec::new();
+    for w in 0..2usize {
+        let (client, token) = (client.clone(), token.to_owned());
+        let url = format!(
+            "{base}{}?department_id_type=department_id&department_id=0&contains_child_dept=true\
+             &start_date=2026-10-21&end_date=2026-11-20&page_size=20&with_product_version={versions}",
+            adminstats_wire::DEPT_STATS_PATH
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut page_token: Option<String> = None;
+            for _ in (w..requests).step_by(2) {
+                let u = match &page_token {
+                    Some(t) => format!("{url}&page_token={t}"),
+                    None => url.clone(),
+                };
+                let t0 = Instant::now();
+                let r = client.get(&u).bearer_auth(&token).send().await?;
+                let status = r.status();
+                let body = r.bytes().await?;
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                if !status.is_success() {
+                    bail!("admin_dept_stats: HTTP {status}: {}", String::from_utf8_lossy(&body));
+                }
+                page_token = find_page_token(&body);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok(lat)
 }
 
 struct ExportFigures {

@@ -27,6 +27,8 @@ fn the_benchmark_runs_and_prints_every_figure() {
             "2",
             "--ingest-clients",
             "2",
+            "--dept-requests",
+            "6",
         ])
         .arg("--bin")
         .arg(&bin)
@@ -34,8 +36,15 @@ fn the_benchmark_runs_and_prints_every_figure() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for figure in ["durable events/s", "pages/s", "p99", "server RSS", "sqlite3 -csv baseline", "export RSS"]
-    {
+    for figure in [
+        "durable events/s",
+        "pages/s",
+        "p99",
+        "dept stats",
+        "server RSS",
+        "sqlite3 -csv baseline",
+        "export RSS",
+    ] {
         assert!(stdout.contains(figure), "no {figure:?} in:\n{stdout}");
     }
 }

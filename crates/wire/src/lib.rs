@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod codes;
+pub mod fields;
 mod int64_string;
 pub mod vocab;
 
@@ -126,94 +127,113 @@ pub struct UserStatsPage {
     pub items: Vec<UserStatItem>,
 }
 
-/// One user's numbers for one day, with the exact JSON types of Lark's API.
-///
-/// The `email_*` and `*_search_count` fields are int64 on the wire and so travel as strings of
-/// digits; in Rust they are `i64`.
-/// The field order is the column order of every export ([`UserStatItem::FIELDS`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct UserStatItem {
-    pub date: String,
-    pub user_id: String,
-    pub user_name: String,
-    pub department_name: String,
-    pub department_path: String,
-    pub create_time: String,
-    pub register_time: String,
-    pub user_active_flag: i64,
-    pub suite_active_flag: i64,
-    pub last_active_time: String,
-    pub im_active_flag: i64,
-    pub send_messenger_num: i64,
-    pub docs_active_flag: i64,
-    pub create_docs_num: i64,
-    pub cal_active_flag: i64,
-    pub create_cal_num: i64,
-    pub vc_active_flag: i64,
-    pub vc_duration: i64,
-    pub active_os: String,
-    pub create_task_num: i64,
-    pub vc_num: i64,
-    pub app_package_type: String,
-    pub os_name: String,
-    #[serde(with = "int64_string")]
-    pub email_send_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_receive_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_send_ext_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_receive_ext_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_send_in_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_receive_in_count: i64,
-    pub search_active_flag: i64,
-    #[serde(with = "int64_string")]
-    pub total_search_count: i64,
-    #[serde(with = "int64_string")]
-    pub quick_search_count: i64,
-    #[serde(with = "int64_string")]
-    pub tab_search_count: i64,
-}
-
-impl UserStatItem {
-    /// The wire names of the fields, in declaration (and export column) order.
-    pub const FIELDS: [&'static str; 33] = [
-        "date",
-        "user_id",
-        "user_name",
-        "department_name",
-        "department_path",
-        "create_time",
-        "register_time",
-        "user_active_flag",
-        "suite_active_flag",
-        "last_active_time",
-        "im_active_flag",
-        "send_messenger_num",
-        "docs_active_flag",
-        "create_docs_num",
-        "cal_active_flag",
-        "create_cal_num",
-        "vc_active_flag",
-        "vc_duration",
-        "active_os",
-        "create_task_num",
-        "vc_num",
-        "app_package_type",
-        "os_name",
-        "email_send_count",
-        "email_receive_count",
-        "email_send_ext_count",
-        "email_receive_ext_count",
-        "email_send_in_count",
-        "email_receive_in_count",
-        "search_active_flag",
-        "total_search_count",
-        "quick_search_count",
-        "tab_search_count",
-    ];
+fields::stat_item! {
+    /// One user's numbers for one day, with the exact JSON types of Lark's API.
+    ///
+    /// The `email_*` and `*_search_count` fields are int64 on the wire and so travel as strings of
+    /// digits; in Rust they are `i64`.
+    /// The field order is the column order of every export ([`UserStatItem::FIELDS`]).
+    pub struct UserStatItem {
+        date: string Date "" []
+            "The day, tenant-local (YYYY-MM-DD)."
+            "日期",
+        user_id: string Id "" []
+            "The user's id, of the requested user_id_type."
+            "用户 ID",
+        user_name: string Name "" []
+            "The user's name."
+            "用户名",
+        department_name: string Name "" []
+            "The user's current department; empty directly under the root."
+            "部门名称",
+        department_path: string Name "" []
+            "Department names from the top level down to the user's, joined by /."
+            "部门路径",
+        create_time: string Time "" []
+            "When the account was created, tenant-local."
+            "创建时间",
+        register_time: string Time "" []
+            "When the account was activated, tenant-local; empty if never."
+            "激活时间",
+        user_active_flag: number Flag "" []
+            "1 when the account is activated by the end of the day."
+            "用户激活状态",
+        suite_active_flag: number Flag "" ["client.active", "im.message.sent", "im.active", "docs.created", "docs.active", "calendar.event.created", "calendar.active", "vc.meeting.joined", "task.created", "email.sent", "email.received", "search.performed"]
+            "1 when the user had any event that day."
+            "套件活跃",
+        last_active_time: string Time "" ["client.active", "im.message.sent", "im.active", "docs.created", "docs.active", "calendar.event.created", "calendar.active", "vc.meeting.joined", "task.created", "email.sent", "email.received", "search.performed"]
+            "The latest event at or before the end of the day (on any day), tenant-local; empty if none."
+            "最后活跃时间",
+        im_active_flag: number Flag "" ["im.message.sent", "im.active"]
+            "1 when the user had an im.* event that day."
+            "IM 活跃",
+        send_messenger_num: number Count "messages" ["im.message.sent"]
+            "Messages sent."
+            "发送消息数",
+        docs_active_flag: number Flag "" ["docs.created", "docs.active"]
+            "1 when the user had a docs.* event that day."
+            "文档活跃",
+        create_docs_num: number Count "documents" ["docs.created"]
+            "Documents created."
+            "创建文档数",
+        cal_active_flag: number Flag "" ["calendar.event.created", "calendar.active"]
+            "1 when the user had a calendar.* event that day."
+            "日历活跃",
+        create_cal_num: number Count "calendar events" ["calendar.event.created"]
+            "Calendar events created."
+            "创建日程数",
+        vc_active_flag: number Flag "" ["vc.meeting.joined"]
+            "1 when the user joined a meeting that day."
+            "视频会议活跃",
+        vc_duration: number Minutes "minutes" ["vc.meeting.joined"]
+            "Time in meetings: the day's seconds divided by 60, rounded down once."
+            "视频会议时长（分钟）",
+        active_os: string List "" ["client.active"]
+            "The day's distinct 'os,client' pairs, each quoted, sorted, comma-joined."
+            "活跃设备",
+        create_task_num: number Count "tasks" ["task.created"]
+            "Tasks created."
+            "创建任务数",
+        vc_num: number Count "meetings" ["vc.meeting.joined"]
+            "Meetings joined."
+            "参加会议数",
+        app_package_type: string List "" ["client.active"]
+            "The day's distinct packages (Feishu, Lark), sorted, comma-joined."
+            "客户端版本类型",
+        os_name: string List "" ["client.active"]
+            "The day's distinct platforms, sorted, comma-joined."
+            "操作系统",
+        email_send_count: int64 Count "mails" ["email.sent"]
+            "Mails sent."
+            "发送邮件数",
+        email_receive_count: int64 Count "mails" ["email.received"]
+            "Mails received."
+            "接收邮件数",
+        email_send_ext_count: int64 Count "mails" ["email.sent"]
+            "Mails sent outside the tenant."
+            "发送外部邮件数",
+        email_receive_ext_count: int64 Count "mails" ["email.received"]
+            "Mails received from outside the tenant."
+            "接收外部邮件数",
+        email_send_in_count: int64 Count "mails" ["email.sent"]
+            "Mails sent inside the tenant."
+            "发送内部邮件数",
+        email_receive_in_count: int64 Count "mails" ["email.received"]
+            "Mails received from inside the tenant."
+            "接收内部邮件数",
+        search_active_flag: number Flag "" ["search.performed"]
+            "1 when the user searched that day."
+            "搜索活跃",
+        total_search_count: int64 Count "searches" ["search.performed"]
+            "Searches, quick and tab."
+            "搜索总次数",
+        quick_search_count: int64 Count "searches" ["search.performed"]
+            "Quick searches."
+            "快捷搜索次数",
+        tab_search_count: int64 Count "searches" ["search.performed"]
+            "Tab searches."
+            "标签页搜索次数",
+    }
 }
 
 /// The query string of `GET /open-apis/admin/v1/admin_dept_stats`, as sent.
@@ -249,63 +269,140 @@ pub struct DeptStatsPage {
     pub items: Vec<DeptStatItem>,
 }
 
-/// One department's numbers for one day (and product version), with Lark's JSON types: rates and
-/// averages are two-decimal strings, the email and search sums int64 strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct DeptStatItem {
-    pub date: String,
-    pub department_id: String,
-    pub department_name: String,
-    pub department_path: String,
-    pub total_user_num: i64,
-    pub active_user_num: i64,
-    pub active_user_rate: String,
-    pub suite_dau: i64,
-    pub suite_active_rate: String,
-    pub new_user_num: i64,
-    pub new_active_num: i64,
-    pub resign_user_num: i64,
-    pub im_dau: i64,
-    pub send_messenger_user_num: i64,
-    pub send_messenger_num: i64,
-    pub avg_send_messenger_num: String,
-    pub docs_dau: i64,
-    pub create_docs_user_num: i64,
-    pub create_docs_num: i64,
-    pub avg_create_docs_num: String,
-    pub cal_dau: i64,
-    pub create_cal_user_num: i64,
-    pub create_cal_num: i64,
-    pub avg_create_cal_num: String,
-    pub vc_dau: i64,
-    pub vc_duration: i64,
-    pub avg_vc_duration: String,
-    pub avg_duration: String,
-    pub task_dau: i64,
-    pub create_task_user_num: i64,
-    pub create_task_num: i64,
-    pub avg_create_task_num: String,
-    #[serde(with = "int64_string")]
-    pub email_send_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_receive_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_send_ext_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_receive_ext_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_send_in_count: i64,
-    #[serde(with = "int64_string")]
-    pub email_receive_in_count: i64,
-    #[serde(with = "int64_string")]
-    pub search_active_dau: i64,
-    #[serde(with = "int64_string")]
-    pub total_search_count: i64,
-    #[serde(with = "int64_string")]
-    pub quick_search_count: i64,
-    #[serde(with = "int64_string")]
-    pub tab_search_count: i64,
-    pub product_version: String,
+fields::stat_item! {
+    /// One department's numbers for one day (and product version), with Lark's JSON types: rates
+    /// and averages are two-decimal strings, the email and search sums int64 strings.
+    pub struct DeptStatItem {
+        date: string Date "" []
+            "The day, tenant-local (YYYY-MM-DD)."
+            "日期",
+        department_id: string Id "" []
+            "The department, as requested (per department_id_type)."
+            "部门 ID",
+        department_name: string Name "" []
+            "The department's name; empty for the root."
+            "部门名称",
+        department_path: string Name "" []
+            "Department names from the top level down to this one, joined by /."
+            "部门路径",
+        total_user_num: number Count "users" []
+            "Users with a row that day."
+            "总用户数",
+        active_user_num: number Count "users" []
+            "Of them, activated by the end of the day."
+            "激活用户数",
+        active_user_rate: string Rate "" []
+            "active_user_num / total_user_num, two decimals."
+            "激活率",
+        suite_dau: number Count "users" ["client.active", "im.message.sent", "im.active", "docs.created", "docs.active", "calendar.event.created", "calendar.active", "vc.meeting.joined", "task.created", "email.sent", "email.received", "search.performed"]
+            "Users with any event that day."
+            "套件日活",
+        suite_active_rate: string Rate "" ["client.active", "im.message.sent", "im.active", "docs.created", "docs.active", "calendar.event.created", "calendar.active", "vc.meeting.joined", "task.created", "email.sent", "email.received", "search.performed"]
+            "suite_dau / total_user_num, two decimals."
+            "套件活跃率",
+        new_user_num: number Count "users" []
+            "Users created that day."
+            "新增用户数",
+        new_active_num: number Count "users" []
+            "Users activated that day."
+            "新激活用户数",
+        resign_user_num: number Count "users" []
+            "Users who left that day."
+            "离职用户数",
+        im_dau: number Count "users" ["im.message.sent", "im.active"]
+            "Users with an im.* event."
+            "IM 日活",
+        send_messenger_user_num: number Count "users" ["im.message.sent"]
+            "Users who sent at least one message."
+            "发消息人数",
+        send_messenger_num: number Count "messages" ["im.message.sent"]
+            "Messages sent."
+            "发消息数",
+        avg_send_messenger_num: string Rate "messages per user" ["im.message.sent"]
+            "send_messenger_num / send_messenger_user_num, two decimals."
+            "人均发消息数",
+        docs_dau: number Count "users" ["docs.created", "docs.active"]
+            "Users with a docs.* event."
+            "文档日活",
+        create_docs_user_num: number Count "users" ["docs.created"]
+            "Users who created at least one document."
+            "创建文档人数",
+        create_docs_num: number Count "documents" ["docs.created"]
+            "Documents created."
+            "创建文档数",
+        avg_create_docs_num: string Rate "documents per user" ["docs.created"]
+            "create_docs_num / create_docs_user_num, two decimals."
+            "人均创建文档数",
+        cal_dau: number Count "users" ["calendar.event.created", "calendar.active"]
+            "Users with a calendar.* event."
+            "日历日活",
+        create_cal_user_num: number Count "users" ["calendar.event.created"]
+            "Users who created at least one calendar event."
+            "创建日程人数",
+        create_cal_num: number Count "calendar events" ["calendar.event.created"]
+            "Calendar events created."
+            "创建日程数",
+        avg_create_cal_num: string Rate "calendar events per user" ["calendar.event.created"]
+            "create_cal_num / create_cal_user_num, two decimals."
+            "人均创建日程数",
+        vc_dau: number Count "users" ["vc.meeting.joined"]
+            "Users who joined a meeting."
+            "视频会议日活",
+        vc_duration: number Minutes "minutes" ["vc.meeting.joined"]
+            "The users' vc_duration summed (each rounded down per user and day)."
+            "视频会议时长（分钟）",
+        avg_vc_duration: string Rate "minutes per user" ["vc.meeting.joined"]
+            "vc_duration / vc_dau, two decimals."
+            "人均视频会议时长（分钟）",
+        avg_duration: string Rate "minutes per user" ["client.active", "im.message.sent", "im.active", "docs.created", "docs.active", "calendar.event.created", "calendar.active", "vc.meeting.joined", "task.created", "email.sent", "email.received", "search.performed"]
+            "Foreground minutes of client.active per suite-active user, two decimals."
+            "人均使用时长（分钟）",
+        task_dau: number Count "users" ["task.created"]
+            "Users with a task.* event."
+            "任务日活",
+        create_task_user_num: number Count "users" ["task.created"]
+            "Users who created at least one task."
+            "创建任务人数",
+        create_task_num: number Count "tasks" ["task.created"]
+            "Tasks created."
+            "创建任务数",
+        avg_create_task_num: string Rate "tasks per user" ["task.created"]
+            "create_task_num / create_task_user_num, two decimals."
+            "人均创建任务数",
+        email_send_count: int64 Count "mails" ["email.sent"]
+            "Mails sent."
+            "发送邮件数",
+        email_receive_count: int64 Count "mails" ["email.received"]
+            "Mails received."
+            "接收邮件数",
+        email_send_ext_count: int64 Count "mails" ["email.sent"]
+            "Mails sent outside the tenant."
+            "发送外部邮件数",
+        email_receive_ext_count: int64 Count "mails" ["email.received"]
+            "Mails received from outside the tenant."
+            "接收外部邮件数",
+        email_send_in_count: int64 Count "mails" ["email.sent"]
+            "Mails sent inside the tenant."
+            "发送内部邮件数",
+        email_receive_in_count: int64 Count "mails" ["email.received"]
+            "Mails received from inside the tenant."
+            "接收内部邮件数",
+        search_active_dau: int64 Count "users" ["search.performed"]
+            "Users who searched."
+            "搜索日活",
+        total_search_count: int64 Count "searches" ["search.performed"]
+            "Searches, quick and tab."
+            "搜索总次数",
+        quick_search_count: int64 Count "searches" ["search.performed"]
+            "Quick searches."
+            "快捷搜索次数",
+        tab_search_count: int64 Count "searches" ["search.performed"]
+            "Tab searches."
+            "标签页搜索次数",
+        product_version: string Name "" ["client.active"]
+            "全部产品版本 (every version), or one package seen that day."
+            "产品版本",
+    }
 }
 
 /// The `data` of a reply to `POST /ingest/v1/events`.
@@ -354,6 +451,29 @@ mod tests {
         let pos: Vec<usize> =
             UserStatItem::FIELDS.iter().map(|f| v.find(&format!("\"{f}\"")).unwrap()).collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]), "FIELDS is not in serialization order");
+    }
+
+    #[test]
+    fn definitions_match_what_is_served() {
+        // Every field served by both endpoints is defined, with the JSON type it travels as.
+        fn check<T: Serialize + Default>(defs: &[fields::FieldDef]) {
+            let v = serde_json::to_value(T::default()).unwrap();
+            let map = v.as_object().unwrap();
+            assert_eq!(map.len(), defs.len());
+            for d in defs {
+                let got = &map[d.field];
+                let want = match d.json_type {
+                    fields::JsonType::String | fields::JsonType::Int64 => got.is_string(),
+                    fields::JsonType::Number => got.is_number(),
+                };
+                assert!(want, "{}: {got}", d.field);
+                assert!(!d.description_en.is_empty() && !d.description_zh.is_empty());
+            }
+        }
+        check::<UserStatItem>(&UserStatItem::DEFINITIONS);
+        check::<DeptStatItem>(&DeptStatItem::DEFINITIONS);
+        assert_eq!(UserStatItem::DEFINITIONS[23].json_type, fields::JsonType::Int64);
+        assert_eq!(UserStatItem::DEFINITIONS[23].field, "email_send_count");
     }
 
     #[test]

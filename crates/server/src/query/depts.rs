@@ -189,8 +189,9 @@ impl DeptQuery {
     ) -> Result<(Vec<DeptStatItem>, Option<String>), ApiError> {
         let tenant = self.caller.tenant();
         let from = self.after.map_or(self.first, |c| c.day.max(self.first));
-        // Every day has at least one item: page_size + 1 items lie within page_size + 1 days.
-        let to = self.last.min(from.plus(self.page_size as i32));
+        // Every day has at least one item, and the cursor's day may have none left: page_size + 1
+        // items lie within page_size + 2 days.
+        let to = self.last.min(from.plus(self.page_size as i32 + 1));
         if from > to {
             return Ok((Vec::new(), None));
         }

@@ -1,0 +1,133 @@
+//! The fields of the statistics items, declared once: each with its wire name, JSON type, kind,
+//! unit, meaning in English and Chinese, and the event types that move it.
+//!
+//! [`stat_item!`] turns one declaration into the serde struct (with the int64-as-string
+//! convention where the JSON type says so), its `FIELDS` (the wire names in order, the export's
+//! columns) and its `DEFINITIONS` (what `/fields` serves), so the three cannot drift apart.
+
+/// The JSON type of a field as it travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    /// A JSON string.
+    String,
+    /// A JSON number (an integer).
+    Number,
+    /// A JSON string of decimal digits holding an int64 (Lark's convention for 64-bit counts).
+    Int64,
+}
+
+impl JsonType {
+    /// The name `/fields` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Number => "number",
+            JsonType::Int64 => "int64_string",
+        }
+    }
+}
+
+/// What a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A `YYYY-MM-DD` date.
+    Date,
+    /// An identifier.
+    Id,
+    /// A name or path.
+    Name,
+    /// A tenant-local `YYYY-MM-DD HH:MM:SS`, or `""`.
+    Time,
+    /// 0 or 1.
+    Flag,
+    /// A count of things or of users.
+    Count,
+    /// Minutes.
+    Minutes,
+    /// A comma-separated list.
+    List,
+    /// A two-decimal ratio.
+    Rate,
+}
+
+impl Kind {
+    /// The name `/fields` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Date => "date",
+            Kind::Id => "id",
+            Kind::Name => "name",
+            Kind::Time => "time",
+            Kind::Flag => "flag",
+            Kind::Count => "count",
+            Kind::Minutes => "minutes",
+            Kind::List => "list",
+            Kind::Rate => "rate",
+        }
+    }
+}
+
+/// The definition of one field of a statistics item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldDef {
+    pub field: &'static str,
+    pub json_type: JsonType,
+    pub kind: Kind,
+    /// `""` when the kind says it all.
+    pub unit: &'static str,
+    pub description_en: &'static str,
+    pub description_zh: &'static str,
+    /// The event types (events.md) whose arrival can change the field.
+    pub moved_by: &'static [&'static str],
+}
+
+/// Declares a statistics item: `field: json_type kind "unit" ["event", …] "English" "中文",`.
+macro_rules! stat_item {
+    (
+        $(#[$meta:meta])*
+        pub struct $ty:ident {
+            $( $name:ident : $json:ident $kind:ident $unit:literal [$($moved:literal),*] $en:literal $zh:literal, )*
+        }
+    ) => {
+        $crate::fields::stat_item!(@munch [$(#[$meta])*] $ty {} ; $( $name : $json, )*);
+
+        impl $ty {
+            /// The wire names of the fields, in declaration (and export column) order.
+            pub const FIELDS: [&'static str; $crate::fields::stat_item!(@count $($name)*)] = [$(stringify!($name)),*];
+            /// The definition of every field, in the same order.
+            pub const DEFINITIONS: [$crate::fields::FieldDef; $crate::fields::stat_item!(@count $($name)*)] = [$(
+                $crate::fields::FieldDef {
+                    field: stringify!($name),
+                    json_type: $crate::fields::stat_item!(@json $json),
+                    kind: $crate::fields::Kind::$kind,
+                    unit: $unit,
+                    description_en: $en,
+                    description_zh: $zh,
+                    moved_by: &[$($moved),*],
+                }
+            ),*];
+        }
+    };
+    (@json string) => { $crate::fields::JsonType::String };
+    (@json number) => { $crate::fields::JsonType::Number };
+    (@json int64) => { $crate::fields::JsonType::Int64 };
+    (@count) => { 0usize };
+    (@count $head:ident $($tail:ident)*) => { 1usize + $crate::fields::stat_item!(@count $($tail)*) };
+    // The struct, one field at a time (an attribute cannot come from a macro call inside a struct).
+    (@munch [$($meta:tt)*] $ty:ident { $($done:tt)* } ; ) => {
+        $($meta)*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+        pub struct $ty { $($done)* }
+    };
+    (@munch $meta:tt $ty:ident { $($done:tt)* } ; $name:ident : string, $($rest:tt)*) => {
+        $crate::fields::stat_item!(@munch $meta $ty { $($done)* pub $name: String, } ; $($rest)*);
+    };
+    (@munch $meta:tt $ty:ident { $($done:tt)* } ; $name:ident : number, $($rest:tt)*) => {
+        $crate::fields::stat_item!(@munch $meta $ty { $($done)* pub $name: i64, } ; $($rest)*);
+    };
+    (@munch $meta:tt $ty:ident { $($done:tt)* } ; $name:ident : int64, $($rest:tt)*) => {
+        $crate::fields::stat_item!(@munch $meta $ty { $($done)* #[serde(with = "crate::int64_string")] pub $name: i64, } ; $($rest)*);
+    };
+}
+
+pub(crate) use stat_item;
