@@ -46,13 +46,15 @@ enum Job {
     Token { token: StoredToken, reply: SyncSender<Result<(), StoreError>> },
 }
 
+/// The writer's queue and thread; the thread returns how its final checkpoint went.
+type Writer = (SyncSender<Job>, JoinHandle<Result<(), StoreError>>);
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     path: std::path::PathBuf,
     /// Held for the life of the store: the data directory's lock.
     _lock: std::fs::File,
-    /// The writer's queue and thread; the thread returns how its final checkpoint went.
-    writer: Mutex<Option<(SyncSender<Job>, JoinHandle<Result<(), StoreError>>)>>,
+    writer: Mutex<Option<Writer>>,
     readers: Mutex<ReaderPool>,
     reader_free: Condvar,
     /// Each user's active days, for `last_active_time`; shared with the writer.
