@@ -19,5 +19,5 @@ pub mod rollup;
 
 pub use calendar::{Clock, Day, FixedClock, Geo, ManualClock, SystemClock};
 pub use directory::{Directory, DirectoryError};
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, Rejection};
 pub use rollup::DayTotals;

@@ -48,7 +48,7 @@ pub enum ApiError {
     AdminUnauthorized,
     /// Operator API: the directory file was refused; the old one stays in force.
     #[error("directory refused, the previous one stays in force: {0}")]
-    DirectoryInvalid(String),
+    DirectoryInvalid(#[from] crate::state::ReloadError),
     /// The peer of another geo cannot be reached or refused us.
     #[error("{0}")]
     PeerUnavailable(String),

@@ -2,9 +2,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use adminstats_core::{Clock, Directory};
+use adminstats_core::{Clock, Directory, DirectoryError};
 use adminstats_store::Store;
 
 use crate::auth::TokenBook;
@@ -73,18 +74,36 @@ impl AppState {
     /// Reads the directory file again and swaps it in; a file that fails validation leaves the
     /// directory in force untouched.
     ///
+    /// Returns the new directory's [`summary`].
+    ///
     /// # Errors
-    /// The file cannot be read or is invalid; the message names the offending entry.
-    pub fn reload_directory(&self) -> Result<String, String> {
+    /// [`ReloadError`]: the file cannot be read, or is invalid (the message names the offending entry).
+    pub fn reload_directory(&self) -> Result<String, ReloadError> {
         let path = &self.config.directory;
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let dir = Directory::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ReloadError::Read { path: path.clone(), source })?;
+        let dir =
+            Directory::parse(&text).map_err(|source| ReloadError::Invalid { path: path.clone(), source })?;
         let summary = summary(&dir);
         *self.directory.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(dir);
         crate::query::depts::refresh_all_in_background(self);
         Ok(summary)
     }
+}
+
+/// Why a directory reload was refused; the directory in force stays.
+///
+/// The message (for the operator API's reply and the log) names the file and, for an invalid one,
+/// the offending entry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file was read but fails validation.
+    #[error("{}: {source}", path.display())]
+    Invalid { path: PathBuf, source: DirectoryError },
 }
 
 /// One line describing a directory, for logs and the reload reply.

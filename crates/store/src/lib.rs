@@ -36,6 +36,20 @@ pub enum StoreError {
     /// The transaction holding this write failed and was rolled back (the cause is logged).
     #[error("the write could not be committed")]
     CommitFailed,
+    /// The stored page-token key is not 32 bytes: the `meta` table was edited or damaged. Page tokens
+    /// cannot be verified with it, and a made-up key would silently invalidate every token issued.
+    #[error(
+        "the stored page-token key is {len} bytes, not 32; the database's meta table is damaged \
+         (delete its page_token_key row to start over, which invalidates outstanding page tokens)"
+    )]
+    BadPageTokenKey { len: usize },
+    /// The final WAL checkpoint at shutdown failed: everything committed is durable in the WAL and will
+    /// be checkpointed when the store next opens, but the database file alone is not up to date.
+    #[error("the checkpoint at shutdown failed: {0}")]
+    CheckpointFailed(#[source] rusqlite::Error),
+    /// The writer thread panicked; writes it had not acknowledged were not committed.
+    #[error("the store's writer thread panicked")]
+    WriterPanicked,
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
@@ -172,12 +186,14 @@ pub trait Store: Send + Sync + 'static {
     /// first use. It is kept forever so that page tokens survive restarts.
     ///
     /// # Errors
-    /// A database failure.
+    /// A database failure, or [`StoreError::BadPageTokenKey`] when the stored key is not 32 bytes.
     fn page_token_key(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
 
-    /// Flushes everything and stops taking writes.
+    /// Stops taking writes, waits for the writes already taken, and flushes the log into the
+    /// database. Calling it again does nothing and returns `Ok`.
     ///
     /// # Errors
-    /// A database failure while checkpointing.
+    /// [`StoreError::CheckpointFailed`] when the final flush failed (the data stays durable in the
+    /// log), [`StoreError::WriterPanicked`] when the writer thread died.
     fn close(&self) -> Result<(), StoreError>;
 }

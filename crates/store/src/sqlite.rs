@@ -101,12 +101,15 @@ enum Job {
     },
 }
 
+/// The writer's queue and thread; the thread returns how its final checkpoint went.
+type Writer = (SyncSender<Job>, JoinHandle<Result<(), StoreError>>);
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     path: std::path::PathBuf,
     /// Held for the life of the store: the data directory's lock.
     _lock: std::fs::File,
-    writer: Mutex<Option<(SyncSender<Job>, JoinHandle<()>)>>,
+    writer: Mutex<Option<Writer>>,
     readers: Mutex<ReaderPool>,
     reader_free: Condvar,
     /// Each user's active days, for `last_active_time`; shared with the writer.
@@ -259,7 +262,13 @@ fn load_active_days(conn: &Connection) -> Result<ActiveDays, StoreError> {
     Ok(active)
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &RwLock<ActiveDays>) {
+/// Commits jobs until every sender is gone, then checkpoints the WAL into the database and returns
+/// how that went (to [`Store::close`]).
+fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    active: &RwLock<ActiveDays>,
+) -> Result<(), StoreError> {
     let mut bases = Bases::default();
     // A rebuild found while gathering a group runs after it, alone.
     let mut next: Option<Job> = None;
@@ -318,9 +327,24 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &RwLock<ActiveDa
             }
         }
     }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
-        tracing::warn!(error = %e, "wal checkpoint at shutdown failed");
+    checkpoint(&conn)
+}
+
+/// Copies the whole WAL into the database and truncates it.
+///
+/// `wal_checkpoint` reports a checkpoint it could not complete (a reader in the way) as a row with
+/// `busy = 1`, not as an error, so the row is read.
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(StoreError::CheckpointFailed)?;
+    if busy != 0 {
+        return Err(StoreError::CheckpointFailed(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("the WAL could not be checkpointed completely (busy)".into()),
+        )));
     }
+    Ok(())
 }
 
 /// The writer's view of `dept_basis`: under which directory basis each tenant's sums are kept.
@@ -789,26 +813,25 @@ impl Store for SqliteStore {
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('page_token_key', ?1)", [&fresh[..]])?;
         let v: Vec<u8> =
             conn.query_row("SELECT value FROM meta WHERE key = 'page_token_key'", [], |r| r.get(0))?;
-        let mut key = [0u8; 32];
-        if v.len() == 32 {
-            key.copy_from_slice(&v);
-        }
-        Ok(key)
+        <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::BadPageTokenKey { len: v.len() })
     }
 
     fn close(&self) -> Result<(), StoreError> {
         let taken = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some((tx, handle)) = taken {
-            drop(tx);
-            let _ = handle.join();
-        }
+        // The readers go first: an open read transaction would keep the checkpoint from finishing.
         self.readers.lock().unwrap_or_else(|p| p.into_inner()).idle.clear();
-        Ok(())
+        let Some((tx, handle)) = taken else { return Ok(()) };
+        drop(tx);
+        handle.join().map_err(|_| StoreError::WriterPanicked)?
     }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        let _ = self.close();
+        // A store closed explicitly returns `Ok` here; one dropped without `close` still says how
+        // its flush went.
+        if let Err(e) = self.close() {
+            tracing::warn!(error = %e, "store closed on drop");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use adminstats_core::directory::DeptGroup;
 use adminstats_core::metrics::{DayCounters, DeptCounts, RowFacts};
 use adminstats_core::{Day, DayTotals, EventKind};
-use adminstats_store::{NewEvent, RowMeta, SqliteStore, Store, StoredToken};
+use adminstats_store::{NewEvent, RowMeta, SqliteStore, Store, StoreError, StoredToken};
 
 /// The basis the story's department sums are kept under.
 const BASIS: i64 = 42;
@@ -155,6 +155,8 @@ fn sqlite_story_and_reopen() {
         story(&s);
         s.close().unwrap();
     }
+    let wal = std::fs::metadata(dir.path().join("adminstats.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "close checkpointed the whole log into the database");
     let s = SqliteStore::open(dir.path()).unwrap();
     let d1 = Day::parse("2026-11-20").unwrap();
     let facts = s.user_days("acme", &[(d1, "ou_a")]).unwrap();
@@ -206,6 +208,44 @@ fn refuses_a_newer_database() {
     }
     let e = SqliteStore::open(dir.path()).unwrap_err();
     assert!(e.to_string().contains("newer than this binary"), "{e}");
+}
+
+#[test]
+fn refuses_a_page_token_key_that_is_not_32_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
+        c.execute("INSERT INTO meta (key, value) VALUES ('page_token_key', ?1)", [&[1u8; 16][..]]).unwrap();
+    }
+    let e = s.page_token_key([7; 32]).unwrap_err();
+    assert!(matches!(e, StoreError::BadPageTokenKey { len: 16 }), "{e:?}");
+    assert!(e.to_string().contains("page-token key is 16 bytes, not 32"), "{e}");
+}
+
+#[test]
+fn close_reports_a_checkpoint_it_could_not_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let day = Day::parse("2026-11-20").unwrap();
+    s.append_events("acme", BASIS, vec![ev("a", "ou_a", day, EventKind::ImActive, 1)]).unwrap();
+    // Another connection holding a read snapshot of the log keeps the checkpoint from truncating it;
+    // close waits the writer's busy timeout (5 s) for it, then says so instead of claiming success.
+    let reader = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader.query_row("SELECT count(*) FROM user_day", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+    let e = s.close().unwrap_err();
+    assert!(matches!(e, StoreError::CheckpointFailed(_)), "{e:?}");
+    assert!(e.to_string().starts_with("the checkpoint at shutdown failed"), "{e}");
+    assert!(s.close().is_ok(), "a second close has nothing left to flush");
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    drop(s);
+    // Nothing acknowledged was lost: the log is checkpointed when the store next opens.
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(s.user_days("acme", &[(day, "ou_a")]).unwrap()[0].totals.as_ref().unwrap().c.events, 1);
+    s.close().unwrap();
 }
 
 #[test]

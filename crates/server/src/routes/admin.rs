@@ -29,7 +29,7 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result
         .map_err(|e| ApiError::Internal(format!("reload task: {e}")))?
         .map_err(|e| {
             tracing::warn!(error = %e, "directory reload refused");
-            ApiError::DirectoryInvalid(e)
+            ApiError::from(e)
         })?;
     tracing::info!(%summary, "directory reloaded");
     Ok(json(StatusCode::OK, &Envelope::success(serde_json::json!({ "directory": summary }))))

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use adminstats_core::event::parse_line;
+use adminstats_core::event::{parse_line, Rejection};
 use adminstats_core::DayTotals;
 
 use crate::query::depts::row_meta;
@@ -100,10 +100,8 @@ fn ingest_text(
         }
         let n = i as u64 + 1;
         if line.len() > MAX_LINE_BYTES {
-            rejected.push(RejectedLine {
-                line: n,
-                reason: format!("line is longer than {MAX_LINE_BYTES} bytes"),
-            });
+            let reason = Rejection::LineTooLong { max_bytes: MAX_LINE_BYTES };
+            rejected.push(RejectedLine { line: n, reason: reason.to_string() });
             continue;
         }
         match parse_line(line, tenant, now) {
@@ -117,7 +115,8 @@ fn ingest_text(
                     event_id: e.event_id,
                 });
             }
-            Err(reason) => rejected.push(RejectedLine { line: n, reason }),
+            // The wire carries the reason's text; its `code()` is for counting.
+            Err(reason) => rejected.push(RejectedLine { line: n, reason: reason.to_string() }),
         }
     }
     let outcome = if events.is_empty() {

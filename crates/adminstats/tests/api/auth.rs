@@ -1,0 +1,112 @@
+//! Tokens, the gateway and the rate limit, with the wall clock in the test's hands.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const MINUTE: i64 = 60_000;
+const FULL: &str = r#"{"app_id":"cli_full","app_secret":"secret-full"}"#;
+
+#[tokio::test]
+async fn tokens_are_reused_and_errors_have_lark_codes() {
+    let app = spawn_app().await;
+    let a = app.post_token(FULL).await;
+    assert_eq!((a["code"].as_i64(), a["msg"].as_str()), (Some(0), Some("ok")));
+    assert!(a["tenant_access_token"].as_str().unwrap().starts_with("t-"));
+    assert_eq!(a["expire"], 7200, "a new token has its whole two hours");
+    let b = app.post_token(FULL).await;
+    assert_eq!(a["tenant_access_token"], b["tenant_access_token"], "reused while > 30 min left");
+    assert_eq!(app.post_token("not json").await["code"], 10003);
+    assert_eq!(app.post_token(r#"{"app_id":"cli_full"}"#).await["code"], 10003);
+    assert_eq!(app.post_token(r#"{"app_id":"cli_nobody","app_secret":"x"}"#).await["code"], 10003);
+    assert_eq!(app.post_token(r#"{"app_id":"cli_full","app_secret":"wrong"}"#).await["code"], 10014);
+
+    let (s, _, v) = app.stats("t-forged", RANGE).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(99991663)));
+    let r =
+        app.http.get(app.url(&format!("/open-apis/admin/v1/admin_user_stats?{RANGE}"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 99991661);
+    let none = app.token("cli_none", "secret-none").await;
+    let (s, _, v) = app.stats(&none, RANGE).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(99991672)));
+    assert_eq!(v["error"]["permission_violations"][0]["subject"], "admin:admin_user_stat:readonly");
+    let eng = app.token("cli_eng", "secret-eng").await;
+    let (_, _, v) = app.stats(&eng, &format!("{RANGE}&user_id_type=user_id")).await;
+    assert_eq!(v["code"], 99991672);
+    assert!(v["msg"].as_str().unwrap().contains("contact:user.employee_id:readonly"));
+    let store = app.token("cli_store", "secret-store").await;
+    let (s, _, v) = app.stats(&store, RANGE).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(1051002)));
+    // The real client sees the same codes, typed, with the request's log id.
+    let e = app.client("cli_full", "wrong").tenant_access_token().await.unwrap_err();
+    assert_eq!(e.code(), Some(10014));
+    let e = app.client("cli_none", "secret-none").list_user_stats(&query(RANGE)).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(400), Some(99991672)));
+    assert_eq!(e.log_id().map(str::len), Some(34));
+}
+
+/// A token lives two hours of the wall clock; the endpoint hands the same one out while it has more
+/// than 30 minutes left; an expired token is refused with 99991663, and the client recovers from
+/// that with one fresh token.
+#[tokio::test]
+async fn tokens_expire_after_two_hours_and_a_new_one_comes_with_30_minutes_left() {
+    let app = spawn_app().await;
+    let issue = || async {
+        let v = app.post_token(FULL).await;
+        (v["tenant_access_token"].as_str().unwrap().to_owned(), v["expire"].as_i64().unwrap())
+    };
+    let q = "start_date=2026-11-20&end_date=2026-11-20";
+    let client = app.client("cli_full", "secret-full");
+    let first = client.tenant_access_token().await.unwrap().to_string();
+
+    // 1 ms more than 30 minutes left: the same token, with the seconds it has left.
+    app.wall.advance(90 * MINUTE - 1);
+    assert_eq!(issue().await, (first.clone(), 1800));
+    // Exactly 30 minutes left: a new token, while the old one keeps working until its two hours.
+    app.wall.advance(1);
+    let (second, expire) = issue().await;
+    assert_ne!(second, first);
+    assert_eq!(expire, 7200);
+    assert_eq!(issue().await, (second.clone(), 7200), "the new one is the one handed out now");
+    app.wall.advance(30 * MINUTE - 1);
+    assert_eq!(app.stats(&first, q).await.0, 200, "1 ms before its two hours are up");
+    app.wall.advance(1);
+    let (s, _, v) = app.stats(&first, q).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(99991663)), "expired at two hours: {v}");
+    assert_eq!(app.stats(&second, q).await.0, 200);
+
+    // The client still holds `first` (its own clock has not moved); the server refuses it, and the
+    // client fetches a fresh token once and succeeds.
+    let page = client.list_user_stats(&query(q)).await.unwrap();
+    assert_eq!(page.items.len(), 4);
+    assert_eq!(&*client.tenant_access_token().await.unwrap(), second.as_str());
+
+    // Two hours after `second` was issued, it goes the same way, and a third comes.
+    app.wall.advance(90 * MINUTE);
+    assert_eq!(app.stats(&second, q).await.2["code"], 99991663);
+    let (third, expire) = issue().await;
+    assert!(third != first && third != second);
+    assert_eq!(expire, 7200);
+}
+
+/// The limit counts requests per app and API over a sliding second of the wall clock, which here
+/// does not move unless the test moves it: exactly 20 pass, and the 21st waits exactly a second.
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_headers() {
+    let app = spawn_app().await;
+    let t = app.token("cli_full", "secret-full").await;
+    for i in 0..20 {
+        assert_eq!(app.stats(&t, RANGE).await.0, 200, "request {i}");
+    }
+    let (s, h, v) = app.stats(&t, RANGE).await;
+    assert_eq!((s, v["code"].as_i64()), (429, Some(99991400)));
+    assert_eq!(h["x-ogw-ratelimit-limit"], "20");
+    assert_eq!(h["x-ogw-ratelimit-reset"], "1");
+    app.wall.advance(999);
+    assert_eq!(app.stats(&t, RANGE).await.0, 429, "the 20 are still within the last second");
+    app.wall.advance(1);
+    assert_eq!(app.stats(&t, RANGE).await.0, 200, "they left the window");
+    let eng = app.token("cli_eng", "secret-eng").await;
+    assert_eq!(app.stats(&eng, RANGE).await.0, 200, "per app");
+}

@@ -1,0 +1,163 @@
+//! Ingestion in process: every line judged, the body guarded, and what is accepted counted exactly.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn ingestion_judges_lines_and_guards_the_body() {
+    let app = TestApp::builder().config(|c| c.max_body_bytes = 100_000).spawn().await;
+    let body = [
+        event("x1", "im.active", 1, "2026-11-20T10:00:00+08:00", ""),
+        "".into(),
+        "not json".into(),
+        event("x1", "im.active", 1, "2026-11-20T10:00:00+08:00", ""),
+        event("x2", "im.message.sent", 1, "2026-11-20T10:00:00+08:00", r#","count":-1"#),
+        event("x3", "im.active", 99, "2026-11-20T10:00:00+08:00", ""),
+        event("x4", "im.active", 1, "2026-11-23T10:00:00+08:00", ""),
+    ]
+    .join("\n");
+    let (s, v) = app.ingest(INGEST_CN, &body).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["accepted"], 1);
+    assert_eq!(v["data"]["duplicates"], 1);
+    // Each reason word for word, as `core::event::Rejection` words it.
+    assert_eq!(
+        v["data"]["rejected"],
+        json!([
+            {"line": 3, "reason": "not a JSON object"},
+            {"line": 5, "reason": "count must be an integer from 1 to 1000000000000, got -1"},
+            {"line": 6, "reason": format!("unknown user open_id {:?}", oid(99))},
+            {"line": 7, "reason": "ts is more than 24 hours after the service's current time"},
+        ])
+    );
+    // Retried: all duplicates, counted once.
+    let (_, v) = app.ingest(INGEST_CN, &event("x1", "im.active", 1, "2026-11-20T10:00:00+08:00", "")).await;
+    assert_eq!((v["data"]["accepted"].as_i64(), v["data"]["duplicates"].as_i64()), (Some(0), Some(1)));
+    // The same id in another tenant is that tenant's own.
+    let (_, v) = app
+        .ingest(
+            INGEST_SG,
+            &format!(r#"{{"event_id":"x1","type":"im.active","open_id":"{}","ts":1763600000000}}"#, oid(101)),
+        )
+        .await;
+    assert_eq!(v["data"]["accepted"], 1);
+    // Unknown user of *this* tenant: a user of the other tenant is unknown here.
+    let (_, v) = app
+        .ingest(
+            INGEST_CN,
+            &format!(r#"{{"event_id":"y","type":"im.active","open_id":"{}","ts":1763600000000}}"#, oid(101)),
+        )
+        .await;
+    assert_eq!(v["data"]["rejected"][0]["line"], 1);
+
+    let (s, v) = app.ingest("wrong-token-wrong-token", &body).await;
+    assert_eq!((s, v["code"].as_i64()), (401, Some(99991663)));
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let app = &app;
+    let post = |bytes: Vec<u8>, gzip: bool| async move {
+        let mut r = app.http.post(app.url("/ingest/v1/events")).bearer_auth(INGEST_CN).body(bytes);
+        if gzip {
+            r = r.header("Content-Encoding", "gzip");
+        }
+        let r = r.send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (s, v) =
+        post(gz(event("g1", "im.active", 1, "2026-11-20T10:00:00+08:00", "").as_bytes()), true).await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(1)));
+    let (s, v) = post(b"definitely not gzip".to_vec(), true).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(1060001)));
+    let (s, v) = post(vec![b'{', 0xff, 0xfe, b'}'], false).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(1060001)));
+    let (s, v) = post(vec![b'\n'; 100_001], false).await;
+    assert_eq!((s, v["code"].as_i64()), (413, Some(1060002)));
+    let (s, v) = post(gz(&vec![b'\n'; 1_000_000]), true).await;
+    assert_eq!((s, v["code"].as_i64()), (413, Some(1060002)), "a gzip bomb is measured after decompression");
+}
+
+/// Mutated and random lines never crash the server or lose a line: every non-blank line is accepted,
+/// a duplicate, or rejected with its number.
+#[tokio::test]
+async fn garbage_lines_are_all_judged_and_the_server_stays_up() {
+    use rand::{Rng, SeedableRng};
+    let app = spawn_app().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let good = event("seed", "email.sent", 1, "2026-11-20T10:00:00+08:00", r#","external":true,"count":2"#);
+    let mut lines = Vec::new();
+    for i in 0..3000 {
+        let mut bytes = good.replace("\"seed\"", &format!("\"g{i}\"")).into_bytes();
+        for _ in 0..rng.gen_range(0..4) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = rng.gen_range(0..bytes.len());
+            match rng.gen_range(0..4) {
+                0 => {
+                    bytes.remove(at);
+                }
+                1 => bytes.insert(at, rng.gen_range(b' '..=b'~')),
+                2 => bytes[at] = rng.gen_range(b' '..=b'~'),
+                _ => bytes.truncate(at),
+            }
+        }
+        lines.push(String::from_utf8(bytes).unwrap().replace('\n', " "));
+    }
+    lines.push("{".repeat(5000));
+    lines.push(format!("{{\"event_id\":\"{}\"}}", "x".repeat(200_000)));
+    let non_blank = lines.iter().filter(|l| !l.trim().is_empty()).count() as i64;
+    let (s, v) = app.ingest(INGEST_CN, &lines.join("\n")).await;
+    assert_eq!(s, 200, "{v}");
+    let d = &v["data"];
+    let judged = d["accepted"].as_i64().unwrap()
+        + d["duplicates"].as_i64().unwrap()
+        + d["rejected"].as_array().unwrap().len() as i64;
+    assert_eq!(judged, non_blank);
+    assert!(d["accepted"].as_i64().unwrap() > 100 && !d["rejected"].as_array().unwrap().is_empty());
+    // Still serving, and the e-mail counts add up exactly: each line the server accepted, judged
+    // here line by line, counted once on its own user and day.
+    let tenant = adminstats_core::Directory::parse(&directory().to_string()).unwrap();
+    let tenant = tenant.tenant("acme").unwrap();
+    let rejected: HashSet<u64> =
+        d["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    let mut ids = HashSet::new();
+    let mut sent_on_the_20th: HashMap<String, i64> = HashMap::new();
+    let mut duplicates = 0;
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let judged = if line.len() > adminstats_server::config::MAX_LINE_BYTES {
+            Err(adminstats_core::Rejection::LineTooLong {
+                max_bytes: adminstats_server::config::MAX_LINE_BYTES,
+            })
+        } else {
+            adminstats_core::event::parse_line(line, tenant, ms(NOW))
+        };
+        assert_eq!(rejected.contains(&(i as u64 + 1)), judged.is_err(), "line {}: {line}", i + 1);
+        let Ok(e) = judged else { continue };
+        if !ids.insert(e.event_id.clone()) {
+            duplicates += 1;
+            continue;
+        }
+        if let adminstats_core::EventKind::EmailSent { count, .. } = e.kind {
+            if e.day.to_string() == "2026-11-20" {
+                *sent_on_the_20th.entry(tenant.users[e.user as usize].open_id.clone()).or_default() += count;
+            }
+        }
+    }
+    assert_eq!(d["duplicates"].as_i64(), Some(duplicates));
+    assert!(sent_on_the_20th[&oid(1)] > 2 * 100, "most lines survive their mutations");
+    let full = app.token("cli_full", "secret-full").await;
+    let items = app.all_items(&full, "start_date=2026-11-20&end_date=2026-11-20").await;
+    assert_eq!(items.len(), 4);
+    for item in items {
+        let user = item["user_id"].as_str().unwrap();
+        let sent: i64 = item["email_send_count"].as_str().unwrap().parse().unwrap();
+        assert_eq!(sent, sent_on_the_20th.get(user).copied().unwrap_or(0), "{user}");
+    }
+}
