@@ -26,14 +26,14 @@
 //! Restatements of days already exported (late events) are not re-exported.
 //!
 //! The caller turns flags into [`Options`], checks them with [`Plan::new`] (a [`UsageError`] is
-//! exit code 2), and hands the plan to [`run`] with a shutdown future ([`stop_signal`] for a
+//! exit code 2), and hands the plan to [`run()`] with a shutdown future ([`stop_signal`] for a
 //! command line).
 //! The library writes the export's own lines to stderr (the progress bar, notes, the closing
 //! summary); errors and exit codes are the caller's.
 //!
 //! # Layout
 //! - `plan`: [`Options`] (the flags, one to one) checked into a [`Plan`];
-//! - `run`: [`run`], one export from the probe of the server to the rename of the output;
+//! - `run`: [`run()`], one export from the probe of the server to the rename of the output;
 //! - `fetch`: the window tasks, the bulk-or-pages choice, retries from the last checkpoint;
 //! - `segments`: one window's segment file, its checkpoints and rollback;
 //! - `output`: joining the segments into the output file or stdout;
