@@ -1,9 +1,8 @@
 //! The `adminstats` binary: parses the command line and hands each subcommand to the crate that owns
 //! it. Nothing else lives here.
 
-use std::process::ExitCode;
-
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use adminstats_export::{DepartmentIdType, Format, Options, Outcome, Plan, Source, UserIdType};
 use clap::{Parser, Subcommand};
