@@ -1,12 +1,13 @@
 //! The `adminstats` binary: parses the command line and hands each subcommand to the crate that owns
 //! it. Nothing else lives here.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use adminstats_export::{DepartmentIdType, Format, Options, Outcome, Plan, Source, UserIdType};
 use clap::{Parser, Subcommand};
 
 mod demo;
-mod export;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -27,7 +28,103 @@ enum Command {
     /// Generate a realistic organisation and weeks of activity, ingest it, and serve it.
     Demo(demo::DemoArgs),
     /// Pull statistics from any server that speaks the API (ours or Lark's) into CSV, JSONL or Parquet.
-    Export(export::ExportArgs),
+    Export(ExportArgs),
+}
+
+// `adminstats_export::Options` mirrors these flags one to one; the library checks them.
+/// Flags of `adminstats export` (cli.md).
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// The server: https://open.feishu.cn, https://open.larksuite.com, or an adminstats URL.
+    #[arg(long, value_name = "URL")]
+    base_url: String,
+    /// The custom app's id.
+    #[arg(long, value_name = "ID")]
+    app_id: String,
+    /// The app's secret; without it, the environment variable ADMINSTATS_APP_SECRET.
+    #[arg(long, value_name = "SECRET")]
+    app_secret: Option<String>,
+    /// The first date, YYYY-MM-DD. With --since-last, only needed on the first run.
+    #[arg(long, value_name = "DATE")]
+    start_date: Option<String>,
+    /// The last date, inclusive, YYYY-MM-DD. With --since-last, defaults to today (UTC).
+    #[arg(long, value_name = "DATE")]
+    end_date: Option<String>,
+    /// Only the users of this department's subtree.
+    #[arg(long, value_name = "ID")]
+    department_id: Option<String>,
+    /// How --department-id is read: department_id or open_department_id (the server's default).
+    #[arg(long, value_name = "TYPE")]
+    department_id_type: Option<DepartmentIdType>,
+    /// The id in the user_id column: open_id (the server's default), union_id or user_id.
+    #[arg(long, value_name = "TYPE")]
+    user_id_type: Option<UserIdType>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    format: Format,
+    /// The output file, or - for stdout. Written under a temporary name and renamed when complete.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
+    output: String,
+    /// Records what is complete: an interrupted export re-run with it continues where it stopped.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Only the days after the last day a previous run with this --state received rows for.
+    #[arg(long, requires = "state")]
+    since_last: bool,
+    /// Windows of 31 days fetched at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// Requests per second, across all windows (0: no limit). The API allows 20.
+    #[arg(long, value_name = "N", default_value_t = adminstats_export::DEFAULT_RATE_LIMIT)]
+    rate_limit: f64,
+    /// Where rows come from.
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    source: Source,
+    /// Attempts per request before a failure is final.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_attempts: u32,
+}
+
+impl From<ExportArgs> for Options {
+    fn from(a: ExportArgs) -> Options {
+        Options {
+            base_url: a.base_url,
+            app_id: a.app_id,
+            app_secret: a.app_secret,
+            start_date: a.start_date,
+            end_date: a.end_date,
+            department_id: a.department_id,
+            department_id_type: a.department_id_type,
+            user_id_type: a.user_id_type,
+            format: a.format,
+            output: a.output,
+            state: a.state,
+            since_last: a.since_last,
+            concurrency: a.concurrency,
+            rate_limit: a.rate_limit,
+            source: a.source,
+            max_attempts: a.max_attempts,
+        }
+    }
+}
+
+/// `adminstats export`: a usage error exits with 2, an interruption by a signal with 130.
+async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let plan = match Plan::new(args.into()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match adminstats_export::run(plan, adminstats_export::stop_signal()).await? {
+        Outcome::Complete => Ok(ExitCode::SUCCESS),
+        Outcome::Interrupted { signal, resumable } => {
+            let hint = if resumable { "; re-run with the same --state to continue" } else { "" };
+            eprintln!("error: interrupted by {signal}{hint}");
+            Ok(ExitCode::from(130))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -47,7 +144,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Export(args) => export::run(args).await,
+            Command::Export(args) => export(args).await,
         }
     });
     match result {
@@ -93,6 +190,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<adminstats_export::ExportError>()
+                .is_some_and(adminstats_export::ExportError::is_broken_pipe)
     })
 }
 

@@ -1,0 +1,197 @@
+//! One export, from start to finish: the output's directory checked, the server probed, the
+//! state's unfinished run resumed or dropped, the windows fetched, the segments joined, the
+//! state file brought up to date; or, on a signal, the segments left for a re-run.
+
+use std::fs;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adminstats_client::{format_date, split_windows, Client, RetryPolicy, MAX_WINDOW_DAYS};
+
+use crate::error::ExportError;
+use crate::fetch::{fetch_all, Shared, MODE_PAGES, MODE_UNKNOWN};
+use crate::output::{join_segments, write_empty};
+use crate::plan::{Plan, Source};
+use crate::progress::Progress;
+use crate::segments::{SegmentPrefix, MAX_SEGMENTS};
+use crate::state::{Book, Checkpoint, RunState, WindowState};
+
+/// How an export ended, short of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every row is in the output, and the state file (if any) records the run as complete.
+    Complete,
+    /// `shutdown` resolved first.
+    /// Without a state file the segments are removed; with one they stay, and a re-run with the
+    /// same state continues where this one stopped.
+    Interrupted {
+        /// What `shutdown` resolved to: the signal's name.
+        signal: &'static str,
+        /// Whether a state file records what was complete.
+        resumable: bool,
+    },
+}
+
+/// Runs the export `plan` describes, until it completes or `shutdown` resolves.
+///
+/// # Errors
+/// Anything that could not be fetched or written; see [`ExportError`] for each case and
+/// [`ExportError::is_broken_pipe`] for a reader of stdout that went away.
+pub async fn run(
+    mut plan: Plan,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<Outcome, ExportError> {
+    for (flag, path) in [("--output", plan.output.as_deref()), ("--state", plan.state_path.as_deref())] {
+        let Some(path) = path else { continue };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(ExportError::MissingDirectory { flag, path: path.to_owned(), dir: dir.to_owned() });
+        }
+    }
+    let segments = SegmentPrefix::new(plan.output.as_deref(), plan.state_path.as_deref())
+        .map_err(ExportError::TempDir)?;
+    let mut book = std::mem::replace(&mut plan.book, Book::detached());
+    let outcome = tokio::select! {
+        result = export(&plan, &mut book, &segments) => result.map(|()| Outcome::Complete),
+        signal = shutdown => {
+            // The window tasks are aborted with the export future. Without a state file nothing
+            // can resume, so the segments go; with one, they stay for the next run.
+            let resumable = plan.state_path.is_some();
+            if !resumable {
+                segments.remove_all(MAX_SEGMENTS);
+            }
+            Ok(Outcome::Interrupted { signal, resumable })
+        }
+    };
+    if let Some(dir) = segments.temp_dir() {
+        // Ours alone, and nothing in it can be resumed without a state file.
+        let _ = fs::remove_dir_all(dir);
+    }
+    outcome
+}
+
+async fn export(plan: &Plan, book: &mut Book, segments: &SegmentPrefix) -> Result<(), ExportError> {
+    let Some(key) = plan.run_key() else {
+        // --since-last, and nothing published since the last run.
+        let last = book.state.last_date.clone().unwrap_or_default();
+        let written = write_empty(plan, segments);
+        segments.remove_all(0);
+        written.map_err(ExportError::Output)?;
+        eprintln!("nothing new since {last}: wrote an empty export to {}", plan.output_name);
+        return Ok(());
+    };
+    let (start, end) = plan.range.expect("a run key has a range");
+
+    // The URL and the credentials, checked before anything is written, with few retries: an
+    // unreachable server or a wrong secret is reported in a second, not after a minute of backoff.
+    let probe = Client::builder(&plan.app_id, &plan.app_secret)
+        .base_url(&plan.base_url)
+        .retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
+        .build()
+        .map_err(|error| ExportError::BaseUrl { base_url: plan.base_url.clone(), error })?;
+    probe
+        .tenant_access_token()
+        .await
+        .map_err(|source| ExportError::Token { base_url: plan.base_url.clone(), source })?;
+
+    // Resume the state's unfinished run if it is this one; else drop its files and start afresh.
+    if let Some(old) = book.state.run.take() {
+        if old.key == key {
+            book.state.run = Some(old);
+        } else {
+            let old_output = (old.key.output != "-").then(|| PathBuf::from(&old.key.output));
+            if let Ok(p) = SegmentPrefix::new(old_output.as_deref(), plan.state_path.as_deref()) {
+                p.remove_all(old.windows.len());
+            }
+            eprintln!(
+                "note: the state file's unfinished export ({} to {}, {}) is dropped",
+                old.key.start, old.key.end, old.key.output
+            );
+        }
+    }
+    let run = book.state.run.get_or_insert_with(|| RunState {
+        key: key.clone(),
+        windows: split_windows(start, end, MAX_WINDOW_DAYS)
+            .into_iter()
+            .map(|(s, e)| WindowState { start: format_date(s), end: format_date(e), cp: Checkpoint::at(s) })
+            .collect(),
+    });
+    let windows = run.windows.clone();
+    book.save(true).map_err(ExportError::State)?;
+
+    let total_days = u64::try_from((end - start).whole_days() + 1).unwrap_or(0);
+    let progress = Progress::new(windows.iter().map(|w| w.cp.rows).sum());
+    if let Some(run) = &book.state.run {
+        progress.estimate(run, total_days);
+    }
+
+    let client = Client::builder(&plan.app_id, &plan.app_secret)
+        .base_url(&plan.base_url)
+        .rate_limit(plan.rate_limit)
+        .retry(RetryPolicy {
+            max_attempts: plan.max_attempts,
+            base_delay: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .map_err(ExportError::Client)?;
+
+    let shared = Arc::new(Shared {
+        client,
+        request: plan.request.clone(),
+        format: plan.format,
+        source: plan.source,
+        mode: AtomicU8::new(match plan.source {
+            Source::Pages => MODE_PAGES,
+            _ => MODE_UNKNOWN,
+        }),
+        book: Mutex::new(std::mem::replace(book, Book::detached())),
+        progress: progress.clone(),
+        total_days,
+        rows: AtomicU64::new(windows.iter().map(|w| w.cp.rows).sum()),
+        segments: segments.clone(),
+    });
+
+    let result = fetch_all(&shared, &windows, plan.concurrency).await;
+    let mut book_back = shared.book.lock().unwrap_or_else(|p| p.into_inner());
+    *book = std::mem::replace(&mut *book_back, Book::detached());
+    drop(book_back);
+    if let Err(source) = result {
+        progress.abandon();
+        let _ = book.save(true);
+        let resumable = plan.state_path.is_some();
+        if !resumable {
+            segments.remove_all(windows.len());
+        }
+        return Err(ExportError::Incomplete { resumable, source });
+    }
+
+    let run = book.state.run.clone().expect("the run is in the book");
+    let rows: u64 = run.windows.iter().map(|w| w.cp.rows).sum();
+    progress.set_message(format!("{rows} rows; writing {}", plan.output_name));
+    join_segments(plan, segments, &run.windows)
+        .map_err(|source| ExportError::Write { output: plan.output_name.clone(), source })?;
+    segments.remove_all(run.windows.len());
+    progress.finish_and_clear();
+
+    let last = run.windows.iter().filter_map(|w| w.cp.last_date.clone()).max();
+    if last > book.state.last_date {
+        book.state.last_date = last;
+    }
+    book.state.run = None;
+    book.save(true).map_err(ExportError::State)?;
+
+    let secs = plan.started.elapsed().as_secs_f64();
+    eprintln!(
+        "exported {rows} rows, {} to {}, to {} in {secs:.1}s ({:.0} rows/s, {})",
+        run.key.start,
+        run.key.end,
+        plan.output_name,
+        rows as f64 / secs.max(1e-9),
+        shared.via()
+    );
+    Ok(())
+}
