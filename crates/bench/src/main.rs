@@ -3,14 +3,18 @@
 //! 1. generates the demo organisation (default 100,000 users, 31 days) and its events;
 //! 2. starts the release binary with the calendar frozen so that all 31 days are published;
 //! 3. ingests every event in 1,000-line batches from several connections: durable events/s;
-//! 4. lists `page_size=60` pages from concurrent clients for a fixed time: pages/s, p50, p99;
-//! 5. asks `admin_dept_stats` for the root department's whole subtree, 20 days a page, with and
-//!    without product versions, from concurrent clients: p50 and p99 per page (issue 8);
-//! 6. reads the server's peak RSS (`VmHWM`);
-//! 7. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
+//! 4. restarts the server on the store just written: seconds until it prints `listening on`;
+//! 5. lists `page_size=60` pages, following page tokens, from concurrent clients for a fixed time:
+//!    pages/s, p50, p99;
+//! 6. asks for first pages (`page_size=60`) of random apps and date ranges from 32 keep-alive
+//!    connections of a minimal HTTP/1.1 client (wrk's workload, issue 8): pages/s, p50, p99;
+//! 7. asks `admin_dept_stats` for the root department's whole subtree, 20 days a page, with and
+//!    without product versions, from two clients: p50 and p99 per page (issue 8);
+//! 8. reads the server's peak RSS (`VmHWM`);
+//! 9. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
 //!    its rows/s with `sqlite3 -csv` dumping the same rows in the same run (issue 5).
 //!
-//! It prints each figure beside the target of issue 3. Run it with
+//! It prints each figure beside its target (issues 3, 5 and 8). Run it with
 //! `cargo run --release -p adminstats-bench` (see `--help` for sizes).
 
 use std::io::{BufRead, BufReader};
@@ -53,6 +57,9 @@ struct Args {
     /// Skip the export benchmark (issue 5).
     #[arg(long)]
     no_export: bool,
+    /// Connections of the first-pages load (issue 8's wrk workload).
+    #[arg(long, default_value_t = 32)]
+    first_page_connections: usize,
     /// `admin_dept_stats` requests per product-version setting.
     #[arg(long, default_value_t = 400)]
     dept_requests: usize,
@@ -107,12 +114,61 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&tmp)?;
     let dir_path = tmp.join("directory.json");
     std::fs::write(&dir_path, &demo.directory_json)?;
-    let mut child = Command::new(&bin)
+    let data = tmp.join("data");
+    let (child, base) = start_server(&bin, &dir_path, &data, now)?;
+    let server = Server { child, base, bin: bin.clone(), dir_path, data, now };
+    let result = run(&args, server, demo).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+/// A running `adminstats serve` and how to start it again on the same store.
+struct Server {
+    child: std::process::Child,
+    base: String,
+    bin: PathBuf,
+    dir_path: PathBuf,
+    data: PathBuf,
+    now: &'static str,
+}
+
+impl Server {
+    /// Stops it (SIGTERM) and starts it again on the same data; returns the seconds from the
+    /// start of the new process to its `listening on` line.
+    fn restart(&mut self) -> anyhow::Result<f64> {
+        self.stop();
+        let t0 = Instant::now();
+        let (child, base) = start_server(&self.bin, &self.dir_path, &self.data, self.now)?;
+        let secs = t0.elapsed().as_secs_f64();
+        (self.child, self.base) = (child, base);
+        Ok(secs)
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts the server and waits for its `listening on` line.
+fn start_server(
+    bin: &std::path::Path,
+    directory: &std::path::Path,
+    data: &std::path::Path,
+    now: &str,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let mut child = Command::new(bin)
         .arg("serve")
         .arg("--directory")
-        .arg(&dir_path)
+        .arg(directory)
         .arg("--data")
-        .arg(tmp.join("data"))
+        .arg(data)
         .args(["--listen", "127.0.0.1:0", "--now", now, "--user-stats-rate-limit", "1000000"])
         .args(["--dept-stats-rate-limit", "1000000"])
         .env("RUST_LOG", "warn")
@@ -120,18 +176,15 @@ async fn main() -> anyhow::Result<()> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting the server")?;
-    let pid = child.id();
     let mut line = String::new();
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
     let base = line.trim().strip_prefix("listening on ").context("no listening line")?.to_owned();
-    let result = run(&args, &base, demo, pid).await;
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    Ok((child, base))
 }
 
-async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32) -> anyhow::Result<()> {
+async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) -> anyhow::Result<()> {
+    let base = server.base.clone();
+    let pid = server.child.id();
     // Pre-render the batches so that generation is not measured as ingestion.
     let t0 = Instant::now();
     let tenant = demo.tenants[0].clone();
@@ -188,6 +241,10 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
     if accepted as usize != events {
         bail!("accepted {accepted} of {events} events");
     }
+    let startup_secs = server.restart()?;
+    let base = server.base.clone();
+    let base = base.as_str();
+    let pid = server.child.id();
 
     // Listing load.
     let app = &tenant.apps[0];
@@ -247,6 +304,10 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
     let list_secs = t0.elapsed().as_secs_f64();
     lat.sort_by(|a, b| a.total_cmp(b));
     let pages_per_s = lat.len() as f64 / list_secs;
+    let custom: Vec<&adminstats_demo::DemoApp> =
+        tenant.apps.iter().filter(|a| a.description.starts_with("custom")).collect();
+    let first_pages =
+        first_pages_bench(&client, base, &custom, args.first_page_connections, args.seconds).await?;
     let dept = [false, true].map(|v| (v, dept_bench(&client, base, &token, v, args.dept_requests)));
     let mut dept_lat = Vec::new();
     for (v, d) in dept {
@@ -276,6 +337,18 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
         "latency     p50 {:.2} ms  p99 {p99:.2} ms   target p99 < 25 ms  {}",
         percentile(&lat, 0.5),
         verdict(p99 < 25.0)
+    );
+    println!(
+        "restart     {startup_secs:.2} s to `listening on` on the store just written   target < 1 s  {}",
+        verdict(startup_secs < 1.0)
+    );
+    let (fp_rate, fp_lat) = &first_pages;
+    let fp99 = percentile(fp_lat, 0.99);
+    println!(
+        "first pages {fp_rate:>12.0} pages/s  p50 {:.2} ms  p99 {fp99:.2} ms  ({} connections, random apps and dates, page_size=60)   target >= 14000 and p99 < 5 ms  {}",
+        percentile(fp_lat, 0.5),
+        args.first_page_connections,
+        verdict(*fp_rate >= 14_000.0 && fp99 < 5.0)
     );
     for (versions, lat) in &dept_lat {
         let p99 = percentile(lat, 0.99);
@@ -308,6 +381,111 @@ async fn run(args: &Args, base: &str, demo: Arc<adminstats_demo::Demo>, pid: u32
         );
     }
     Ok(())
+}
+
+/// First pages of random apps and date ranges from `connections` keep-alive connections of a
+/// minimal HTTP/1.1 client (pre-built requests, responses read by `Content-Length`), so that the
+/// load generator takes little of the two cores: pages/s and sorted latencies in ms.
+async fn first_pages_bench(
+    client: &reqwest::Client,
+    base: &str,
+    apps: &[&adminstats_demo::DemoApp],
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<(f64, Vec<f64>)> {
+    let addr = base.strip_prefix("http://").context("base URL")?.to_owned();
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    let last = time::macros::date!(2026 - 11 - 20);
+    for app in apps {
+        let v: serde_json::Value = client
+            .post(format!("{base}{}", adminstats_wire::TOKEN_PATH))
+            .json(&serde_json::json!({"app_id": app.app_id, "app_secret": app.app_secret}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = v["tenant_access_token"].as_str().context("no token")?.to_owned();
+        for back in 0..31 {
+            let start = last - time::Duration::days(back);
+            for len in [0, 6, 30] {
+                let end = (start + time::Duration::days(len)).min(last);
+                requests.push(
+                    format!(
+                        "GET {}?start_date={start}&end_date={end}&page_size=60 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n",
+                        adminstats_wire::USER_STATS_PATH
+                    )
+                    .into_bytes(),
+                );
+            }
+        }
+    }
+    let requests = Arc::new(requests);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (requests, addr) = (requests.clone(), addr.clone());
+        tasks.push(tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
+            let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let req = &requests[rng.gen_range(0..requests.len())];
+                let t = Instant::now();
+                stream.write_all(req).await?;
+                // Read the head, then the body by its length.
+                let mut have = 0;
+                let (head_end, body_len) = loop {
+                    if have == buf.len() {
+                        buf.resize(buf.len() * 2, 0);
+                    }
+                    let n = stream.read(&mut buf[have..]).await?;
+                    if n == 0 {
+                        bail!("the server closed the connection");
+                    }
+                    have += n;
+                    if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = std::str::from_utf8(&buf[..end])?;
+                        if !head.starts_with("HTTP/1.1 200") {
+                            bail!("first pages: {}", head.lines().next().unwrap_or(""));
+                        }
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .context("no Content-Length")?;
+                        break (end + 4, len);
+                    }
+                };
+                let total = head_end + body_len;
+                if buf.len() < total {
+                    buf.resize(total, 0);
+                }
+                while have < total {
+                    let n = stream.read(&mut buf[have..total]).await?;
+                    if n == 0 {
+                        bail!("the server closed the connection mid-body");
+                    }
+                    have += n;
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok((lat.len() as f64 / secs, lat))
 }
 
 /// `admin_dept_stats` of the root department's subtree, 20 days a page over the published days

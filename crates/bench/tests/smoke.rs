@@ -29,6 +29,8 @@ fn the_benchmark_runs_and_prints_every_figure() {
             "2",
             "--dept-requests",
             "6",
+            "--first-page-connections",
+            "2",
         ])
         .arg("--bin")
         .arg(&bin)

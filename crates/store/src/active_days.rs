@@ -110,3 +110,57 @@ mod tests {
         }
     }
 }
+
+/// [`ActiveDays`] loaded in the background when the store opens, so that opening a large store
+/// does not wait for a scan of every user-day: a reader of a tenant waits only until that
+/// tenant's rows have been read.
+///
+/// Bits are only ever set, so the loader's scan and the writer's commits can both set them in any
+/// order: once the loader has passed a tenant, its bits are the union of every committed row.
+#[derive(Debug, Default)]
+pub struct ActiveIndex {
+    days: std::sync::RwLock<ActiveDays>,
+    progress: std::sync::Mutex<Progress>,
+    loaded: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    /// Tenants with an id below this one are loaded.
+    below: i64,
+    /// Every tenant is loaded (or the load gave up, see the log).
+    complete: bool,
+}
+
+impl ActiveIndex {
+    /// Records committed rows.
+    pub fn set_all<'a>(&self, rows: impl IntoIterator<Item = (i64, &'a str, i32)>) {
+        let mut days = self.days.write().unwrap_or_else(|p| p.into_inner());
+        for (tenant, open_id, day) in rows {
+            days.set(tenant, open_id, day);
+        }
+    }
+
+    /// The loader has read every row of the tenants with an id below `tenant`.
+    pub fn loaded_below(&self, tenant: i64) {
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        p.below = p.below.max(tenant);
+        self.loaded.notify_all();
+    }
+
+    /// The loader is done.
+    pub fn complete(&self) {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).complete = true;
+        self.loaded.notify_all();
+    }
+
+    /// Reads the tenant's days once they are loaded.
+    pub fn read<T>(&self, tenant: i64, f: impl FnOnce(&ActiveDays) -> T) -> T {
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        while !p.complete && p.below <= tenant {
+            p = self.loaded.wait(p).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(p);
+        f(&self.days.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}

@@ -14,7 +14,7 @@ use adminstats_core::metrics::{Counter, DayCounters, DeptCounts, Fold, Version};
 use adminstats_core::{Day, DayTotals};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, ToSql};
 
-use crate::active_days::ActiveDays;
+use crate::active_days::ActiveIndex;
 use crate::{
     AppendOutcome, DeptDay, NewEvent, RowMeta, RowResolver, Store, StoreError, StoredToken, UserDayFacts,
 };
@@ -112,8 +112,9 @@ pub struct SqliteStore {
     writer: Mutex<Option<Writer>>,
     readers: Mutex<ReaderPool>,
     reader_free: Condvar,
-    /// Each user's active days, for `last_active_time`; shared with the writer.
-    active: Arc<RwLock<ActiveDays>>,
+    /// Each user's active days, for `last_active_time`; shared with the writer, loaded in the
+    /// background when the store opens.
+    active: Arc<ActiveIndex>,
     tenant_ids: RwLock<HashMap<String, i64>>,
 }
 
@@ -143,7 +144,15 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        let active = Arc::new(RwLock::new(load_active_days(&conn)?));
+        let active = Arc::new(ActiveIndex::default());
+        let loader = (Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?, active.clone());
+        std::thread::Builder::new().name("store-active-days".into()).spawn(move || {
+            let (conn, active) = loader;
+            if let Err(e) = load_active_days(&conn, &active) {
+                tracing::error!(error = %e, "loading the active days failed; last_active_time may be empty for idle days");
+            }
+            active.complete();
+        })?;
         let (tx, rx) = mpsc::sync_channel::<Job>(1024);
         let writer_active = active.clone();
         let handle = std::thread::Builder::new()
@@ -250,25 +259,41 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Every (tenant, day, open_id) with a row, into the active-days map.
-fn load_active_days(conn: &Connection) -> Result<ActiveDays, StoreError> {
-    let mut active = ActiveDays::default();
-    let mut st = conn.prepare("SELECT tenant, day, open_id FROM user_day")?;
+/// Every (tenant, day, open_id) with a row, into the active-days map, tenant by tenant (the
+/// primary key's order), telling waiting readers as each tenant is done.
+fn load_active_days(conn: &Connection, active: &ActiveIndex) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut st = conn.prepare("SELECT tenant, day, open_id FROM user_day ORDER BY tenant, day, open_id")?;
     let mut rows = st.query([])?;
+    let mut batch: Vec<(i64, String, i32)> = Vec::with_capacity(BATCH);
+    let mut current: Option<i64> = None;
+    let mut n = 0u64;
+    const BATCH: usize = 65_536;
+    let flush = |batch: &mut Vec<(i64, String, i32)>| {
+        active.set_all(batch.iter().map(|(t, o, d)| (*t, o.as_str(), *d)));
+        batch.clear();
+    };
     while let Some(r) = rows.next()? {
-        let open_id: String = r.get(2)?;
-        active.set(r.get(0)?, &open_id, r.get(1)?);
+        let tenant: i64 = r.get(0)?;
+        if current != Some(tenant) {
+            flush(&mut batch);
+            active.loaded_below(tenant);
+            current = Some(tenant);
+        }
+        batch.push((tenant, r.get(2)?, r.get(1)?));
+        n += 1;
+        if batch.len() == BATCH {
+            flush(&mut batch);
+        }
     }
-    Ok(active)
+    flush(&mut batch);
+    tracing::info!(rows = n, elapsed_ms = started.elapsed().as_millis() as u64, "active days loaded");
+    Ok(())
 }
 
 /// Commits jobs until every sender is gone, then checkpoints the WAL into the database and returns
 /// how that went (to [`Store::close`]).
-fn writer_loop(
-    mut conn: Connection,
-    rx: Receiver<Job>,
-    active: &RwLock<ActiveDays>,
-) -> Result<(), StoreError> {
+fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &ActiveIndex) -> Result<(), StoreError> {
     let mut bases = Bases::default();
     // A rebuild found while gathering a group runs after it, alone.
     let mut next: Option<Job> = None;
@@ -445,7 +470,7 @@ enum GroupOutcome {
 fn write_group(
     conn: &mut Connection,
     jobs: &[Job],
-    active: &RwLock<ActiveDays>,
+    active: &ActiveIndex,
     bases: &mut Bases,
 ) -> Result<Vec<GroupOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -529,10 +554,7 @@ fn write_group(
     }
     tx.commit()?;
     // After the commit: a reader never finds a bit without its row for long (and copes if it does).
-    let mut a = active.write().unwrap_or_else(|p| p.into_inner());
-    for (tid, day, open_id) in folded.keys() {
-        a.set(*tid, open_id, *day);
-    }
+    active.set_all(folded.keys().map(|(tid, day, open_id)| (*tid, *open_id, *day)));
     Ok(outcomes)
 }
 
@@ -769,21 +791,28 @@ impl Store for SqliteStore {
             let mut max_ts = conn.prepare_cached(
                 "SELECT max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
             )?;
-            let active = self.active.read().unwrap_or_else(|p| p.into_inner());
-            for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
-                if facts.totals.is_some() {
-                    continue;
-                }
-                let mut upto = day.julian();
-                while let Some(d) = active.latest_at_or_before(tid, open_id, upto) {
-                    // A bit whose row this snapshot does not hold yet: look further back.
-                    if let Some(ms) = max_ts.query_row(params![tid, d, open_id], |r| r.get(0)).optional()? {
-                        facts.last_active_ms = Some(ms);
-                        break;
-                    }
-                    upto = d - 1;
-                }
+            if out.iter().all(|f| f.totals.is_some()) {
+                return Ok(out);
             }
+            self.active.read(tid, |active| -> Result<(), StoreError> {
+                for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
+                    if facts.totals.is_some() {
+                        continue;
+                    }
+                    let mut upto = day.julian();
+                    while let Some(d) = active.latest_at_or_before(tid, open_id, upto) {
+                        // A bit whose row this snapshot does not hold yet: look further back.
+                        if let Some(ms) =
+                            max_ts.query_row(params![tid, d, open_id], |r| r.get(0)).optional()?
+                        {
+                            facts.last_active_ms = Some(ms);
+                            break;
+                        }
+                        upto = d - 1;
+                    }
+                }
+                Ok(())
+            })?;
             Ok(out)
         })
     }
