@@ -60,6 +60,9 @@ struct Args {
     /// Connections of the first-pages load (issue 8's wrk workload).
     #[arg(long, default_value_t = 32)]
     first_page_connections: usize,
+    /// `RUST_LOG` of the server (its log goes to a file in the run's temporary directory).
+    #[arg(long, default_value = "info")]
+    server_log: String,
     /// `admin_dept_stats` requests per product-version setting.
     #[arg(long, default_value_t = 400)]
     dept_requests: usize,
@@ -115,8 +118,18 @@ async fn main() -> anyhow::Result<()> {
     let dir_path = tmp.join("directory.json");
     std::fs::write(&dir_path, &demo.directory_json)?;
     let data = tmp.join("data");
-    let (child, base) = start_server(&bin, &dir_path, &data, now)?;
-    let server = Server { child, base, bin: bin.clone(), dir_path, data, now };
+    let log = tmp.join("server.log");
+    let (child, base) = start_server(&bin, &dir_path, &data, now, &args.server_log, &log)?;
+    let server = Server {
+        child,
+        base,
+        bin: bin.clone(),
+        dir_path,
+        data,
+        now,
+        log_level: args.server_log.clone(),
+        log,
+    };
     let result = run(&args, server, demo).await;
     let _ = std::fs::remove_dir_all(&tmp);
     result
@@ -130,6 +143,8 @@ struct Server {
     dir_path: PathBuf,
     data: PathBuf,
     now: &'static str,
+    log_level: String,
+    log: PathBuf,
 }
 
 impl Server {
@@ -138,7 +153,8 @@ impl Server {
     fn restart(&mut self) -> anyhow::Result<f64> {
         self.stop();
         let t0 = Instant::now();
-        let (child, base) = start_server(&self.bin, &self.dir_path, &self.data, self.now)?;
+        let (child, base) =
+            start_server(&self.bin, &self.dir_path, &self.data, self.now, &self.log_level, &self.log)?;
         let secs = t0.elapsed().as_secs_f64();
         (self.child, self.base) = (child, base);
         Ok(secs)
@@ -162,7 +178,10 @@ fn start_server(
     directory: &std::path::Path,
     data: &std::path::Path,
     now: &str,
+    log_level: &str,
+    log: &std::path::Path,
 ) -> anyhow::Result<(std::process::Child, String)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut child = Command::new(bin)
         .arg("serve")
         .arg("--directory")
@@ -171,9 +190,9 @@ fn start_server(
         .arg(data)
         .args(["--listen", "127.0.0.1:0", "--now", now, "--user-stats-rate-limit", "1000000"])
         .args(["--dept-stats-rate-limit", "1000000"])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log_level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .context("starting the server")?;
     let mut line = String::new();
@@ -277,14 +296,7 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
                     url.push_str("&page_token=");
                     url.push_str(t);
                 }
-                let t0 = Instant::now();
-                let r = client.get(&url).bearer_auth(&token).send().await?;
-                let status = r.status();
-                let body = r.bytes().await?;
-                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                if !status.is_success() {
-                    bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
-                }
+                let body = timed_get(&client, &url, &token, &mut lat).await?;
                 // Only the page token is needed: find it without parsing the page, so that the load
                 // generator takes as little of the machine's two cores as it can.
                 page_token = find_page_token(&body);
@@ -513,14 +525,7 @@ async fn dept_bench(
                     Some(t) => format!("{url}&page_token={t}"),
                     None => url.clone(),
                 };
-                let t0 = Instant::now();
-                let r = client.get(&u).bearer_auth(&token).send().await?;
-                let status = r.status();
-                let body = r.bytes().await?;
-                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                if !status.is_success() {
-                    bail!("admin_dept_stats: HTTP {status}: {}", String::from_utf8_lossy(&body));
-                }
+                let body = timed_get(&client, &u, &token, &mut lat).await?;
                 page_token = find_page_token(&body);
             }
             anyhow::Ok(lat)
@@ -621,6 +626,28 @@ fn csv_records(bytes: &[u8]) -> u64 {
         }
     }
     n
+}
+
+/// A GET with a bearer token; its latency (ms) is pushed onto `lat`; anything but 2xx is an error.
+async fn timed_get(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    lat: &mut Vec<f64>,
+) -> anyhow::Result<bytes::Bytes> {
+    let t0 = Instant::now();
+    let r = client.get(url).bearer_auth(token).send().await?;
+    let status = r.status();
+    let body = r.bytes().await?;
+    lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+    if !status.is_success() {
+        bail!(
+            "GET {}: HTTP {status}: {}",
+            url.split('?').next().unwrap_or(url),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(body)
 }
 
 fn find_page_token(body: &[u8]) -> Option<String> {

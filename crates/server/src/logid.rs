@@ -1,7 +1,14 @@
-//! The request id (`X-Tt-Logid`), the request span, the access log line, and error bodies.
+//! The request id (`X-Tt-Logid`), the request span, the access log, and error bodies.
 //!
 //! Every response leaves through [`layer`]: it gets the header, and an error ([`ErrorBody`] in the
 //! response extensions) gets its JSON envelope with `error.log_id` here, so handlers never see the id.
+//!
+//! The access log: one line per request at INFO with its log id (api.md: the log id is "written in
+//! the server's log line for that request"), WARN for an internal error; a request refused by the
+//! rate limit is logged at DEBUG only, so that no client can flood the log with 429s, and a summary
+//! of the last minute's requests by status class is written at INFO ([`AccessCounts`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -102,12 +109,55 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     }
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    state.access.count(status);
     if internal {
         tracing::warn!(parent: &span, status, ms, "request");
+    } else if status == 429 {
+        tracing::debug!(parent: &span, status, ms, "request");
     } else {
         tracing::info!(parent: &span, status, ms, "request");
     }
     resp
+}
+
+/// Requests answered since the last summary, by status class.
+#[derive(Debug, Default)]
+pub struct AccessCounts {
+    ok: AtomicU64,
+    client_errors: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+}
+
+impl AccessCounts {
+    fn count(&self, status: u16) {
+        let c = match status {
+            429 => &self.rate_limited,
+            400..=499 => &self.client_errors,
+            // Lark answers a parameter error (1051001) with HTTP 500; the log can tell them apart
+            // only by code, so 5xx here means "not 2xx-4xx".
+            500.. => &self.server_errors,
+            _ => &self.ok,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Logs the counts at INFO (when there were requests) and starts counting again.
+    pub fn log_summary(&self, period_secs: u64) {
+        let take = |c: &AtomicU64| c.swap(0, Ordering::Relaxed);
+        let (ok, client, limited, server) =
+            (take(&self.ok), take(&self.client_errors), take(&self.rate_limited), take(&self.server_errors));
+        if ok + client + limited + server > 0 {
+            tracing::info!(
+                period_secs,
+                ok,
+                client_errors = client,
+                rate_limited = limited,
+                status_5xx = server,
+                "requests answered (429s are logged one by one only at RUST_LOG=adminstats_server=debug)"
+            );
+        }
+    }
 }
 
 /// Used by handlers that must respond with a pre-built body (streams).

@@ -23,6 +23,9 @@ use crate::config::Config;
 use crate::routes;
 use crate::state::{summary, AppState};
 
+/// How often the access log's summary is written (logid.rs).
+const ACCESS_SUMMARY_PERIOD: Duration = Duration::from_secs(60);
+
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -110,6 +113,18 @@ impl Server {
     /// ten seconds), and flushes the store.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let router = routes::router(self.state.clone());
+        crate::query::depts::refresh_all_in_background(&self.state);
+        let summaries = tokio::spawn({
+            let state = self.state.clone();
+            async move {
+                let mut every = tokio::time::interval(ACCESS_SUMMARY_PERIOD);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    state.access.log_summary(ACCESS_SUMMARY_PERIOD.as_secs());
+                }
+            }
+        });
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -144,6 +159,8 @@ impl Server {
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
             tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
         }
+        summaries.abort();
+        self.state.access.log_summary(0);
         let store = self.state.store.clone();
         match tokio::task::spawn_blocking(move || store.close()).await {
             Ok(Ok(())) => tracing::info!("store flushed; stopped"),

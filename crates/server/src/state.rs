@@ -32,6 +32,8 @@ pub struct Inner {
     pub page_key: [u8; 32],
     /// Held while a tenant's department sums are rebuilt (one rebuild at a time).
     pub dept_rebuild: Mutex<()>,
+    /// Requests answered since the last access-log summary.
+    pub access: crate::logid::AccessCounts,
 }
 
 impl Deref for AppState {
@@ -63,6 +65,7 @@ impl AppState {
             forwarder: Default::default(),
             page_key,
             dept_rebuild: Mutex::new(()),
+            access: Default::default(),
         }))
     }
 

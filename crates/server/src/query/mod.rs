@@ -149,9 +149,9 @@ pub fn id_type<T: std::str::FromStr>(
 pub fn page_size(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
     match v {
         None | Some("") => Ok(default),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
+        Some(s) => Some(s)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<usize>().ok())
             .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| ApiError::Param(format!("page_size {s:?} must be an integer from 1 to {max}"))),
     }
@@ -190,7 +190,7 @@ mod tests {
         assert!(date_range(Some("2026-02-30"), Some("2026-03-01"), None).is_err());
         assert_eq!(page_size(None, 10, 60).unwrap(), 10);
         assert_eq!(page_size(Some("60"), 10, 60).unwrap(), 60);
-        for bad in ["0", "61", "-1", "x", "1.5"] {
+        for bad in ["0", "61", "-1", "x", "1.5", "+10", " 10", "１０"] {
             assert!(page_size(Some(bad), 10, 60).is_err(), "{bad}");
         }
         assert!(boolean(Some("TRUE"), "b", None).unwrap());
