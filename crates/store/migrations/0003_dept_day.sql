@@ -1,14 +1,15 @@
 -- Department sums per day, kept current as events are folded (ARCHITECTURE.md): one row per
--- tenant, department (department_id, "0" the root), kind (subtree = 1: the department's whole
--- subtree; 0: its direct members), tenant-local day and product version (0 every version, 1 + i
--- the i-th package). The columns after the key are `DeptCounts` of core's metrics, in order; the
+-- tenant, tenant-local day, department (department_id, "0" the root), kind (subtree = 1: the
+-- department's whole subtree; 0: its direct members) and product version (0 every version, 1 + i
+-- the i-th package). The day comes before the department so that a commit of one day's events
+-- dirties the few pages of that day, not a page per department. The columns after the key are `DeptCounts` of core's metrics, in order; the
 -- version-0 rows hold only the event-derived sums (the directory-derived ones come from the
 -- directory at query time).
 CREATE TABLE dept_day (
     tenant                   INTEGER NOT NULL,
+    day                      INTEGER NOT NULL,
     dept                     TEXT NOT NULL,
     subtree                  INTEGER NOT NULL,
-    day                      INTEGER NOT NULL,
     version                  INTEGER NOT NULL,
     total_user_num           INTEGER NOT NULL,
     active_user_num          INTEGER NOT NULL,
@@ -38,7 +39,7 @@ CREATE TABLE dept_day (
     search_active_dau        INTEGER NOT NULL,
     quick_search             INTEGER NOT NULL,
     tab_search               INTEGER NOT NULL,
-    PRIMARY KEY (tenant, dept, subtree, day, version)
+    PRIMARY KEY (tenant, day, dept, subtree, version)
 ) STRICT, WITHOUT ROWID;
 
 -- The directory basis (a fingerprint of the department tree and of each user's department and

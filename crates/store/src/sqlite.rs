@@ -6,9 +6,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use adminstats_core::metrics::{Counter, DayCounters, DeptCounts, Fold, Version};
 use adminstats_core::{Day, DayTotals};
@@ -79,7 +81,7 @@ fn upsert_sql(table: &str, key: &[&str], counters: &[Counter]) -> String {
 static DAY_UPSERT: LazyLock<String> =
     LazyLock::new(|| upsert_sql("user_day", &["tenant", "day", "open_id"], DayCounters::COUNTERS));
 static DEPT_UPSERT: LazyLock<String> = LazyLock::new(|| {
-    upsert_sql("dept_day", &["tenant", "dept", "subtree", "day", "version"], DeptCounts::COUNTERS)
+    upsert_sql("dept_day", &["tenant", "day", "dept", "subtree", "version"], DeptCounts::COUNTERS)
 });
 
 enum Job {
@@ -99,6 +101,10 @@ enum Job {
         token: StoredToken,
         reply: SyncSender<Result<(), StoreError>>,
     },
+    /// Write the pending department sums now (a reader is about to read them).
+    Flush {
+        reply: SyncSender<Result<(), StoreError>>,
+    },
 }
 
 /// The writer's queue and thread; the thread returns how its final checkpoint went.
@@ -116,6 +122,8 @@ pub struct SqliteStore {
     /// background when the store opens.
     active: Arc<ActiveIndex>,
     tenant_ids: RwLock<HashMap<String, i64>>,
+    /// Set while the writer holds department sums not yet written (see `Pending`).
+    dept_pending: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -155,9 +163,11 @@ impl SqliteStore {
         })?;
         let (tx, rx) = mpsc::sync_channel::<Job>(1024);
         let writer_active = active.clone();
+        let dept_pending = Arc::new(AtomicBool::new(false));
+        let writer_pending = dept_pending.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_active))?;
+            .spawn(move || writer_loop(conn, rx, &writer_active, &writer_pending))?;
         let store = SqliteStore {
             path,
             _lock: lock,
@@ -166,6 +176,7 @@ impl SqliteStore {
             reader_free: Condvar::new(),
             active,
             tenant_ids: RwLock::new(HashMap::new()),
+            dept_pending,
         };
         Ok(store)
     }
@@ -226,6 +237,16 @@ impl SqliteStore {
         c.busy_timeout(std::time::Duration::from_secs(5))?;
         c.set_prepared_statement_cache_capacity(32);
         Ok(c)
+    }
+
+    /// Has the writer write the department sums it holds back, if any, before they are read.
+    fn flush_dept_sums(&self) -> Result<(), StoreError> {
+        if !self.dept_pending.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(Job::Flush { reply })?;
+        rx.recv().map_err(|_| StoreError::Closed)?
     }
 
     /// The numeric id of a tenant, if it ever stored anything.
@@ -293,31 +314,56 @@ fn load_active_days(conn: &Connection, active: &ActiveIndex) -> Result<(), Store
 
 /// Commits jobs until every sender is gone, then checkpoints the WAL into the database and returns
 /// how that went (to [`Store::close`]).
-fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &ActiveIndex) -> Result<(), StoreError> {
+fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    active: &ActiveIndex,
+    pending_flag: &AtomicBool,
+) -> Result<(), StoreError> {
     let mut bases = Bases::default();
-    // A rebuild found while gathering a group runs after it, alone.
+    let mut pending = Pending::default();
+    // A rebuild or a flush found while gathering a group runs after it, alone.
     let mut next: Option<Job> = None;
     loop {
         let first = match next.take() {
             Some(j) => j,
-            None => match rx.recv() {
-                Ok(j) => j,
-                Err(_) => break,
+            None => match pending.since {
+                // Sums are waiting: write them when ingestion pauses, at the latest.
+                Some(since) => match rx.recv_timeout(DEPT_FLUSH_AFTER.saturating_sub(since.elapsed())) {
+                    Ok(j) => j,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // A failure is logged; the sums stay held back for the next try.
+                        let _ = pending.flush(&mut conn, &mut bases, pending_flag);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                },
             },
         };
-        if let Job::Rebuild { tenant, basis, resolve, reply } = first {
-            let out = rebuild_dept_sums(&mut conn, &mut bases, &tenant, basis, &resolve);
-            if let Err(e) = &out {
-                tracing::error!(error = %e, tenant, "rebuilding the department sums failed");
-                bases.forget();
+        match first {
+            Job::Rebuild { tenant, basis, resolve, reply } => {
+                let out = rebuild_dept_sums(&mut conn, &mut bases, &mut pending, &tenant, basis, &resolve);
+                if let Err(e) = &out {
+                    tracing::error!(error = %e, tenant, "rebuilding the department sums failed");
+                    bases.forget();
+                }
+                let _ = reply.send(out);
+                continue;
             }
-            let _ = reply.send(out);
-            continue;
+            Job::Flush { reply } => {
+                let _ = reply.send(pending.flush(&mut conn, &mut bases, pending_flag));
+                continue;
+            }
+            first => next = Some(first),
         }
-        let mut jobs = vec![first];
+        let mut jobs = vec![next.take().expect("just set")];
         while jobs.len() < GROUP_MAX_JOBS {
             match rx.try_recv() {
-                Ok(j @ Job::Rebuild { .. }) => {
+                Ok(j @ (Job::Rebuild { .. } | Job::Flush { .. })) => {
                     next = Some(j);
                     break;
                 }
@@ -326,7 +372,11 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &ActiveIndex) ->
             }
         }
         let mut outcomes: Vec<Result<GroupOutcome, String>> = match write_group(
-            &mut conn, &jobs, active, &mut bases,
+            &mut conn,
+            &jobs,
+            active,
+            &mut bases,
+            &mut pending,
         ) {
             Ok(v) => v.into_iter().map(Ok).collect(),
             Err(e) => {
@@ -336,6 +386,14 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &ActiveIndex) ->
                 Vec::new()
             }
         };
+        if pending.since.is_some() {
+            pending_flag.store(true, Ordering::Release);
+        }
+        if pending.sums.len() >= DEPT_FLUSH_KEYS
+            || pending.since.is_some_and(|t| t.elapsed() >= DEPT_FLUSH_AFTER)
+        {
+            let _ = pending.flush(&mut conn, &mut bases, pending_flag);
+        }
         outcomes.resize_with(jobs.len(), || Err("the commit failed".to_owned()));
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             match job {
@@ -348,11 +406,92 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, active: &ActiveIndex) ->
                 Job::Token { reply, .. } => {
                     let _ = reply.send(outcome.map(drop).map_err(|_| StoreError::CommitFailed));
                 }
-                Job::Rebuild { .. } => unreachable!("rebuilds are never grouped"),
+                Job::Rebuild { .. } | Job::Flush { .. } => {
+                    unreachable!("rebuilds and flushes are never grouped")
+                }
             }
         }
     }
+    pending.flush(&mut conn, &mut bases, pending_flag)?;
     checkpoint(&conn)
+}
+
+/// Department sums are written at most this long after the events that moved them were committed.
+const DEPT_FLUSH_AFTER: Duration = Duration::from_millis(500);
+/// ... or once this many sums wait.
+const DEPT_FLUSH_KEYS: usize = 200_000;
+
+/// A key of `dept_day`: tenant, day, department, subtree, version (the table's key order).
+type DeptKey<D> = (i64, i32, D, bool, Version);
+
+/// Department sums moved by committed events but not yet written.
+///
+/// A tenant with sums here has no `dept_basis` row: the group that first held sums back deleted it
+/// in its own transaction, and the flush that writes the sums puts it back in the same transaction.
+/// So a crash in between leaves the tenant's sums without a basis, and they are rebuilt from
+/// `user_day`, never served short. Readers of department sums flush first (`Job::Flush`).
+///
+/// Why hold them back: a group of events touches one row per (day, department, kind, version), and
+/// a tenant of thousands of departments would write more sum rows than events; gathered over
+/// half a second, each row is written once.
+#[derive(Default)]
+struct Pending {
+    sums: HashMap<DeptKey<Box<str>>, DeptCounts>,
+    /// Tenants with sums held back, and the basis their row gets back when they are written.
+    tenants: HashMap<i64, i64>,
+    /// When the oldest sum held back was committed.
+    since: Option<Instant>,
+}
+
+impl Pending {
+    /// Writes every held-back sum and puts the tenants' bases back, in one transaction. On failure
+    /// the sums stay held back (and the bases absent) for the next try.
+    fn flush(
+        &mut self,
+        conn: &mut Connection,
+        bases: &mut Bases,
+        flag: &AtomicBool,
+    ) -> Result<(), StoreError> {
+        if self.since.is_none() {
+            return Ok(());
+        }
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let borrowed: HashMap<DeptKey<&str>, DeptCounts> =
+                self.sums.iter().map(|((t, d, dept, s, v), c)| ((*t, *d, &**dept, *s, *v), *c)).collect();
+            write_dept_sums(&tx, &borrowed)?;
+            for (tid, basis) in &self.tenants {
+                tx.execute(
+                    "INSERT OR REPLACE INTO dept_basis (tenant, basis) VALUES (?1, ?2)",
+                    params![tid, basis],
+                )?;
+            }
+            tx.commit()?;
+            Ok::<_, StoreError>(())
+        })();
+        match &out {
+            Ok(()) => {
+                for (tid, basis) in self.tenants.drain() {
+                    bases.0.insert(tid, Some(basis));
+                }
+                self.sums.clear();
+                self.since = None;
+                flag.store(false, Ordering::Release);
+            }
+            Err(e) => tracing::error!(error = %e, "writing the department sums failed; they stay held back"),
+        }
+        out
+    }
+
+    /// Drops what is held back for a tenant (its sums are being rebuilt, or became stale).
+    fn drop_tenant(&mut self, tid: i64) {
+        if self.tenants.remove(&tid).is_some() {
+            self.sums.retain(|k, _| k.0 != tid);
+            if self.tenants.is_empty() {
+                self.since = None;
+            }
+        }
+    }
 }
 
 /// Copies the whole WAL into the database and truncates it.
@@ -380,7 +519,17 @@ impl Bases {
     /// Whether a batch judged under `basis` may move the tenant's stored sums. A batch under another
     /// basis than the stored one makes the stored sums stale: the basis is dropped, in the same
     /// transaction, so that the next query rebuilds them.
-    fn check(&mut self, tx: &Connection, tid: i64, basis: i64) -> Result<bool, StoreError> {
+    fn check(
+        &mut self,
+        tx: &Connection,
+        tid: i64,
+        basis: i64,
+        pending: &Pending,
+    ) -> Result<Check, StoreError> {
+        if let Some(&held) = pending.tenants.get(&tid) {
+            // The row is already gone (held back): the basis is the one the flush will write.
+            return Ok(if held == basis { Check::Kept } else { Check::Stale });
+        }
         let stored = match self.0.get(&tid) {
             Some(b) => *b,
             None => tx
@@ -388,22 +537,39 @@ impl Bases {
                 .query_row([tid], |r| r.get(0))
                 .optional()?,
         };
-        let kept = stored == Some(basis);
-        if stored.is_some() && !kept {
+        if stored.is_some() {
+            // Held back from now on (kept), or stale: either way the row goes, in this transaction.
             tx.execute("DELETE FROM dept_basis WHERE tenant = ?1", [tid])?;
-            tracing::info!(
-                tenant = tid,
-                "department sums are stale (directory changed); dropped their basis"
-            );
         }
-        self.0.insert(tid, if kept { stored } else { None });
-        Ok(kept)
+        self.0.insert(tid, None);
+        Ok(match stored {
+            Some(b) if b == basis => Check::Holds(b),
+            Some(_) => {
+                tracing::info!(
+                    tenant = tid,
+                    "department sums are stale (directory changed); dropped their basis"
+                );
+                Check::Stale
+            }
+            None => Check::Stale,
+        })
     }
 
     /// Forgets what it knew (after a rollback).
     fn forget(&mut self) {
         self.0.clear();
     }
+}
+
+/// What [`Bases::check`] found for a batch's basis.
+enum Check {
+    /// The tenant's sums are held back under this basis already: fold into them.
+    Kept,
+    /// The tenant's sums were kept under this basis: fold, and hold the tenant's sums back from
+    /// now on (its row was deleted in this transaction).
+    Holds(i64),
+    /// Not kept under this basis: move nothing; the sums will be rebuilt.
+    Stale,
 }
 
 /// The id of a tenant, created on first write.
@@ -419,12 +585,15 @@ type ListKey = (*const DeptGroup, i32, Version);
 fn rebuild_dept_sums(
     conn: &mut Connection,
     bases: &mut Bases,
+    pending: &mut Pending,
     tenant: &str,
     basis: i64,
     resolve: &RowResolver,
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let tid = tenant_id_for_write(&tx, tenant)?;
+    // Everything held back is in `user_day` already: the rebuild counts it.
+    pending.drop_tenant(tid);
     tx.execute("DELETE FROM dept_day WHERE tenant = ?1", [tid])?;
     // Summed per (group list, day, version) first: the users of one department share one list.
     let mut by_list: HashMap<ListKey, (Arc<[DeptGroup]>, DeptCounts)> = HashMap::new();
@@ -448,10 +617,10 @@ fn rebuild_dept_sums(
             }
         }
     }
-    let mut sums: HashMap<(i64, &str, bool, i32, Version), DeptCounts> = HashMap::new();
+    let mut sums: HashMap<DeptKey<&str>, DeptCounts> = HashMap::new();
     for ((_, day, version), (groups, d)) in &by_list {
         for g in groups.iter() {
-            sums.entry((tid, &g.dept, g.subtree, *day, *version)).or_default().fold(d);
+            sums.entry((tid, *day, &g.dept, g.subtree, *version)).or_default().fold(d);
         }
     }
     write_dept_sums(&tx, &sums)?;
@@ -472,8 +641,13 @@ fn write_group(
     jobs: &[Job],
     active: &ActiveIndex,
     bases: &mut Bases,
+    pending: &mut Pending,
 ) -> Result<Vec<GroupOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // What the group does to the held-back sums, applied only once it is committed.
+    let mut holds: Vec<(i64, i64)> = Vec::new();
+    let mut stale: Vec<i64> = Vec::new();
+    let mut dept: HashMap<DeptKey<&str>, DeptCounts> = HashMap::new();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Folded per (tenant, day, open_id) across the group, written once each, with what the
     // department sums need to know of the row (when they are kept under the batch's basis).
@@ -493,7 +667,17 @@ fn write_group(
                             id
                         }
                     };
-                    let sums_kept = bases.check(&tx, tid, *basis)?;
+                    let sums_kept = match bases.check(&tx, tid, *basis, pending)? {
+                        Check::Kept => true,
+                        Check::Holds(b) => {
+                            holds.push((tid, b));
+                            true
+                        }
+                        Check::Stale => {
+                            stale.push(tid);
+                            false
+                        }
+                    };
                     let mut out = AppendOutcome::default();
                     for e in events {
                         if seen.execute(params![tid, e.event_id])? == 0 {
@@ -509,7 +693,9 @@ fn write_group(
                     }
                     outcomes.push(GroupOutcome::Append(out));
                 }
-                Job::Rebuild { .. } => unreachable!("rebuilds are never grouped"),
+                Job::Rebuild { .. } | Job::Flush { .. } => {
+                    unreachable!("rebuilds and flushes are never grouped")
+                }
                 Job::Token { token, .. } => {
                     tx.execute(
                         "INSERT OR REPLACE INTO tokens (token, app_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -527,9 +713,10 @@ fn write_group(
             "SELECT {} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
             *DAY_COLUMNS
         ))?;
-        // The department sums moved by the group, folded per key and written once each.
-        let mut dept: HashMap<(i64, &str, bool, i32, Version), DeptCounts> = HashMap::new();
-        for ((tid, day, open_id), (t, row)) in &folded {
+        // In key order: neighbouring keys share B-tree pages.
+        let mut keys: Vec<_> = folded.iter().collect();
+        keys.sort_unstable_by_key(|(k, _)| **k);
+        for ((tid, day, open_id), (t, row)) in keys {
             if let Some(row) = row {
                 let old = before
                     .query_row(params![tid, day, open_id], |r| counters_from_row::<DayCounters>(r, 0))
@@ -538,7 +725,7 @@ fn write_group(
                 new.fold(&t.c);
                 for (version, d) in DeptCounts::delta(row.facts, old.as_ref(), &new) {
                     for g in row.groups.iter() {
-                        dept.entry((*tid, &g.dept, g.subtree, *day, version)).or_default().fold(&d);
+                        dept.entry((*tid, *day, &g.dept, g.subtree, version)).or_default().fold(&d);
                     }
                 }
             }
@@ -550,9 +737,18 @@ fn write_group(
                 pair.execute(params![tid, day, open_id, p])?;
             }
         }
-        write_dept_sums(&tx, &dept)?;
     }
     tx.commit()?;
+    for tid in stale {
+        pending.drop_tenant(tid);
+    }
+    pending.tenants.extend(holds);
+    if !dept.is_empty() {
+        pending.since.get_or_insert_with(Instant::now);
+        for ((tid, day, d, subtree, version), c) in dept {
+            pending.sums.entry((tid, day, d.into(), subtree, version)).or_default().fold(&c);
+        }
+    }
     // After the commit: a reader never finds a bit without its row for long (and copes if it does).
     active.set_all(folded.keys().map(|(tid, day, open_id)| (*tid, *open_id, *day)));
     Ok(outcomes)
@@ -594,11 +790,14 @@ impl Counters for DeptCounts {
 /// Folds department sums into `dept_day`.
 fn write_dept_sums(
     tx: &rusqlite::Transaction<'_>,
-    sums: &HashMap<(i64, &str, bool, i32, Version), DeptCounts>,
+    sums: &HashMap<DeptKey<&str>, DeptCounts>,
 ) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(&DEPT_UPSERT)?;
-    for ((tid, dept, subtree, day, version), d) in sums {
-        let key: [&dyn ToSql; 5] = [tid, dept, subtree, day, version];
+    // In key order, so that the B-tree is walked once.
+    let mut sorted: Vec<_> = sums.iter().collect();
+    sorted.sort_unstable_by_key(|(k, _)| **k);
+    for ((tid, day, dept, subtree, version), d) in sorted {
+        let key: [&dyn ToSql; 5] = [tid, day, dept, subtree, version];
         let values = d.values();
         upsert.execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
     }
@@ -716,6 +915,7 @@ impl Store for SqliteStore {
     }
 
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
+        self.flush_dept_sums()?;
         self.with_reader(|conn| {
             let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(None) };
             Ok(conn
@@ -740,6 +940,7 @@ impl Store for SqliteStore {
         first: Day,
         last: Day,
     ) -> Result<Option<Vec<DeptDay>>, StoreError> {
+        self.flush_dept_sums()?;
         self.with_reader(|conn| {
             let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(None) };
             let kept: Option<i64> = conn
@@ -749,19 +950,24 @@ impl Store for SqliteStore {
             if kept != Some(basis) {
                 return Ok(None);
             }
+            // One short range a day: the key leads with the day (see migration 0003).
             let mut st = conn.prepare_cached(&format!(
-                "SELECT day, version, {} FROM dept_day WHERE tenant = ?1 AND dept = ?2 AND subtree = ?3 \
-                 AND day BETWEEN ?4 AND ?5 ORDER BY day, version",
+                "SELECT version, {} FROM dept_day WHERE tenant = ?1 AND day = ?2 AND dept = ?3 AND subtree = ?4 \
+                 ORDER BY version",
                 *DEPT_COLUMNS
             ))?;
-            let rows = st.query_map(params![tid, dept, subtree, first.julian(), last.julian()], |r| {
-                Ok(DeptDay {
-                    day: Day::from_julian(r.get(0)?),
-                    version: r.get(1)?,
-                    sums: counters_from_row::<DeptCounts>(r, 2)?,
-                })
-            })?;
-            Ok(Some(rows.collect::<Result<Vec<_>, _>>()?))
+            let mut out = Vec::new();
+            let mut day = first;
+            while day <= last {
+                let rows = st.query_map(params![tid, day.julian(), dept, subtree], |r| {
+                    Ok(DeptDay { day, version: r.get(0)?, sums: counters_from_row::<DeptCounts>(r, 1)? })
+                })?;
+                for r in rows {
+                    out.push(r?);
+                }
+                day = day.plus(1);
+            }
+            Ok(Some(out))
         })
     }
 

@@ -49,6 +49,24 @@ async fn acknowledged_events_survive_kill_9_and_tokens_survive_restarts() {
     let items = app.all_items(&full, "start_date=2026-11-20&end_date=2026-11-20").await;
     let sent: i64 = items.iter().map(|i| i["send_messenger_num"].as_i64().unwrap()).sum();
     assert_eq!(sent, 1000, "every acknowledged event counted once after kill -9");
+    // The department sums the events moved were held back for a moment (sqlite.rs, `Pending`) and
+    // may have died with the process: either way they come back exact (rebuilt when their basis
+    // is missing), never short.
+    let dept = app.token("cli_dept", "secret-dept").await;
+    let (s, v) = app
+        .dept_stats(
+            &dept,
+            "department_id_type=department_id&department_id=D10&contains_child_dept=true\
+             &start_date=2026-11-20&end_date=2026-11-20",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let item = &v["data"]["items"][0];
+    assert_eq!(
+        (item["send_messenger_num"].as_i64(), item["im_dau"].as_i64()),
+        (Some(500), Some(2)),
+        "{item}"
+    );
     let (_, v) = app.ingest(INGEST_CN, &body.join("\n")).await;
     assert_eq!(v["data"]["duplicates"], 500);
     // The old token and page token still work.
