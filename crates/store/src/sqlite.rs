@@ -421,6 +421,11 @@ const DEPT_FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// ... or once this many sums wait.
 const DEPT_FLUSH_KEYS: usize = 200_000;
 
+/// Department sums of a group per (tenant, day, list of groups, version): the users of one
+/// department share one list, so a group hashes one key per user-day and version, not one per
+/// department above the user.
+type ByList<'a> = HashMap<(i64, i32, *const DeptGroup, Version), (&'a Arc<[DeptGroup]>, DeptCounts)>;
+
 /// A key of `dept_day`: tenant, day, department, subtree, version (the table's key order).
 type DeptKey<D> = (i64, i32, D, bool, Version);
 
@@ -648,6 +653,7 @@ fn write_group(
     let mut holds: Vec<(i64, i64)> = Vec::new();
     let mut stale: Vec<i64> = Vec::new();
     let mut dept: HashMap<DeptKey<&str>, DeptCounts> = HashMap::new();
+    let mut by_list: ByList<'_> = HashMap::new();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Folded per (tenant, day, open_id) across the group, written once each, with what the
     // department sums need to know of the row (when they are kept under the batch's basis).
@@ -723,10 +729,13 @@ fn write_group(
                     .optional()?;
                 let mut new = old.unwrap_or_default();
                 new.fold(&t.c);
+                // Per list of groups first: the users of one department share one list.
                 for (version, d) in DeptCounts::delta(row.facts, old.as_ref(), &new) {
-                    for g in row.groups.iter() {
-                        dept.entry((*tid, *day, &g.dept, g.subtree, version)).or_default().fold(&d);
-                    }
+                    by_list
+                        .entry((*tid, *day, row.groups.as_ptr(), version))
+                        .or_insert_with(|| (&row.groups, DeptCounts::default()))
+                        .1
+                        .fold(&d);
                 }
             }
             let key: [&dyn ToSql; 3] = [tid, day, open_id];
@@ -736,6 +745,11 @@ fn write_group(
             for p in &t.os_pairs {
                 pair.execute(params![tid, day, open_id, p])?;
             }
+        }
+    }
+    for ((tid, day, _, version), (groups, d)) in &by_list {
+        for g in groups.iter() {
+            dept.entry((*tid, *day, &g.dept, g.subtree, *version)).or_default().fold(d);
         }
     }
     tx.commit()?;
