@@ -34,6 +34,8 @@ pub struct Inner {
     pub dept_rebuild: Mutex<()>,
     /// Requests answered since the last access-log summary.
     pub access: crate::logid::AccessCounts,
+    /// The directory-derived department numbers, per department set (admin_dept_stats).
+    pub directory_days: crate::query::depts::DirectoryDaysCache,
 }
 
 impl Deref for AppState {
@@ -66,6 +68,7 @@ impl AppState {
             page_key,
             dept_rebuild: Mutex::new(()),
             access: Default::default(),
+            directory_days: Default::default(),
         }))
     }
 

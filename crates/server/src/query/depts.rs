@@ -126,54 +126,22 @@ impl DeptQuery {
         Ok(Routed::Local(query))
     }
 
-    /// Whether user `u` counts in this query's department set.
-    fn member(&self, tenant: &Tenant, u: &adminstats_core::directory::User) -> bool {
-        if self.with_children {
-            tenant.dept_within(u.department, self.department)
-        } else {
-            u.department == self.department
-        }
-    }
-
-    /// The directory-derived numbers of each day of `[from, to]`, in one pass over the members.
-    fn directory_counts(&self, from: Day, to: Day) -> Vec<DeptCounts> {
-        let tenant = self.caller.tenant();
-        let n = (to.minus(from) + 1) as usize;
-        // Difference arrays over the days: an interval adds +1 at its start and -1 after its end.
-        let mut total = vec![0i64; n + 1];
-        let mut active = vec![0i64; n + 1];
-        let mut out = vec![DeptCounts::default(); n];
-        let idx = |d: Day| d.minus(from);
-        let span = |diff: &mut Vec<i64>, a: Day, b: Option<Day>| {
-            let lo = idx(a).max(0);
-            let hi = b.map_or(n as i32 - 1, |b| idx(b).min(n as i32 - 1));
-            if lo <= hi {
-                diff[lo as usize] += 1;
-                diff[hi as usize + 1] -= 1;
-            }
-        };
-        let at = |d: Day| usize::try_from(idx(d)).ok().filter(|&i| i < n);
-        for u in tenant.users.iter().filter(|u| self.member(tenant, u)) {
-            span(&mut total, u.first_day, u.last_day);
-            if let Some(r) = u.register_day {
-                span(&mut active, r.max(u.first_day), u.last_day);
-                if let Some(i) = at(r).filter(|_| u.has_row_on(r)) {
-                    out[i].new_active_num += 1;
-                }
-            }
-            if let Some(i) = at(u.first_day) {
-                out[i].new_user_num += 1;
-            }
-            if let Some(i) = u.last_day.filter(|&l| u.has_row_on(l)).and_then(at) {
-                out[i].resign_user_num += 1;
-            }
-        }
-        let (mut t, mut a) = (0, 0);
-        for (i, c) in out.iter_mut().enumerate() {
-            t += total[i];
-            a += active[i];
-            c.total_user_num = t;
-            c.active_user_num = a;
+    /// The directory-derived numbers of each day of `[from, to]`, from the department's
+    /// [`DirectoryDays`] (built once per directory, department and kind).
+    fn directory_counts(
+        &self,
+        state: &AppState,
+        directory: &Arc<Directory>,
+        from: Day,
+        to: Day,
+    ) -> Vec<DeptCounts> {
+        let index =
+            state.directory_days.get(directory, self.caller.tenant(), self.department, self.with_children);
+        let mut out = Vec::with_capacity((to.minus(from) + 1).max(0) as usize);
+        let mut day = from;
+        while day <= to {
+            out.push(index.at(day));
+            day = day.plus(1);
         }
         out
     }
@@ -213,7 +181,7 @@ impl DeptQuery {
                     .ok_or_else(|| ApiError::Internal("department sums still stale after a rebuild".into()))?
             }
         };
-        let dir = self.directory_counts(from, to);
+        let dir = self.directory_counts(state, directory, from, to);
         let mut stored = stored.into_iter().peekable();
         let mut items: Vec<(DeptCursor, DeptStatItem)> = Vec::with_capacity(self.page_size + 1);
         let mut day = from;
@@ -313,4 +281,128 @@ pub fn refresh_all_in_background(state: &AppState) {
         })
         .map(drop)
         .unwrap_or_else(|e| tracing::warn!(error = %e, "cannot start the department sums thread"));
+}
+
+/// The directory-derived numbers of one department set (a department's subtree, or its direct
+/// members) on every day, as sorted changes: built in one pass over the members, read per day with
+/// a binary search.
+#[derive(Debug, Default)]
+pub struct DirectoryDays {
+    /// Days on which something changes, ascending.
+    days: Vec<i32>,
+    /// Users with a row, and activated users with a row, at the end of each of those days.
+    running: Vec<[i64; 2]>,
+    /// Users created, activated and leaving on each of those days.
+    points: Vec<[i64; 3]>,
+}
+
+impl DirectoryDays {
+    fn build(tenant: &Tenant, department: DeptRef, subtree: bool) -> DirectoryDays {
+        // Per day: [total change, active change, created, activated, left].
+        let mut changes: std::collections::BTreeMap<i32, [i64; 5]> = std::collections::BTreeMap::new();
+        let mut add = |d: Day, k: usize, n: i64| changes.entry(d.julian()).or_default()[k] += n;
+        let members = tenant.users.iter().filter(|u| {
+            if subtree {
+                tenant.dept_within(u.department, department)
+            } else {
+                u.department == department
+            }
+        });
+        for u in members {
+            if u.last_day.is_some_and(|l| l < u.first_day) {
+                continue; // left before created: no row on any day
+            }
+            add(u.first_day, 0, 1);
+            if let Some(l) = u.last_day {
+                add(l.plus(1), 0, -1);
+            }
+            if let Some(r) = u.register_day {
+                let from = r.max(u.first_day);
+                if u.last_day.is_none_or(|l| from <= l) {
+                    add(from, 1, 1);
+                    if let Some(l) = u.last_day {
+                        add(l.plus(1), 1, -1);
+                    }
+                }
+                if u.has_row_on(r) {
+                    add(r, 3, 1);
+                }
+            }
+            add(u.first_day, 2, 1);
+            if let Some(l) = u.last_day.filter(|&l| u.has_row_on(l)) {
+                add(l, 4, 1);
+            }
+        }
+        let mut out = DirectoryDays::default();
+        let mut run = [0i64; 2];
+        for (day, c) in changes {
+            run = [run[0] + c[0], run[1] + c[1]];
+            out.days.push(day);
+            out.running.push(run);
+            out.points.push([c[2], c[3], c[4]]);
+        }
+        out
+    }
+
+    /// The numbers of `day` (the directory-derived counters only).
+    pub fn at(&self, day: Day) -> DeptCounts {
+        let i = self.days.partition_point(|&d| d <= day.julian());
+        let Some(last) = i.checked_sub(1) else { return DeptCounts::default() };
+        let [total_user_num, active_user_num] = self.running[last];
+        let [new_user_num, new_active_num, resign_user_num] =
+            if self.days[last] == day.julian() { self.points[last] } else { [0; 3] };
+        DeptCounts {
+            total_user_num,
+            active_user_num,
+            new_user_num,
+            new_active_num,
+            resign_user_num,
+            ..Default::default()
+        }
+    }
+}
+
+/// [`DirectoryDays`] of every department set asked for, for the directory in force; emptied when
+/// the directory changes.
+#[derive(Debug, Default)]
+pub struct DirectoryDaysCache {
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    /// The directory the entries were built from (by address; an `Arc` of it is held so the
+    /// address cannot be reused).
+    directory: Option<Arc<Directory>>,
+    entries: std::collections::HashMap<(String, DeptRef, bool), Arc<DirectoryDays>>,
+}
+
+impl DirectoryDaysCache {
+    /// The department set's days under `directory`, built on first use.
+    pub fn get(
+        &self,
+        directory: &Arc<Directory>,
+        tenant: &Tenant,
+        department: DeptRef,
+        subtree: bool,
+    ) -> Arc<DirectoryDays> {
+        let key = (tenant.key.clone(), department, subtree);
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if !inner.directory.as_ref().is_some_and(|d| Arc::ptr_eq(d, directory)) {
+                inner.directory = Some(directory.clone());
+                inner.entries.clear();
+            }
+            if let Some(e) = inner.entries.get(&key) {
+                return e.clone();
+            }
+        }
+        // Built outside the lock: two first requests may both build it, which is harmless.
+        let built = Arc::new(DirectoryDays::build(tenant, department, subtree));
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.directory.as_ref().is_some_and(|d| Arc::ptr_eq(d, directory)) {
+            inner.entries.insert(key, built.clone());
+        }
+        built
+    }
 }
