@@ -818,6 +818,9 @@ fn write_dept_sums(
     Ok(())
 }
 
+/// Idle keys sharing their latest active day at least this many use one range scan of that day.
+const IDLE_SCAN_MIN: usize = 32;
+
 /// Keys of one day at least this many use one range scan instead of point lookups.
 const RANGE_SCAN_MIN: usize = 8;
 
@@ -1015,8 +1018,38 @@ impl Store for SqliteStore {
                 return Ok(out);
             }
             self.active.read(tid, |active| -> Result<(), StoreError> {
+                // Idle keys by their latest active day: a large group (an export's batch, where
+                // most idle users were last seen on the same few days) is read with one range scan
+                // of that day; the rest, and anything the scan does not find, one key at a time.
+                let mut by_day: HashMap<i32, Vec<usize>> = HashMap::new();
+                for (i, (facts, &(day, open_id))) in out.iter().zip(keys).enumerate() {
+                    if facts.totals.is_none() {
+                        if let Some(d) = active.latest_at_or_before(tid, open_id, day.julian()) {
+                            by_day.entry(d).or_default().push(i);
+                        }
+                    }
+                }
+                let mut scan = conn.prepare_cached(
+                    "SELECT open_id, max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4",
+                )?;
+                for (d, idx) in &by_day {
+                    if idx.len() < IDLE_SCAN_MIN {
+                        continue;
+                    }
+                    let (lo, hi) = idx.iter().fold((keys[idx[0]].1, keys[idx[0]].1), |(lo, hi), &i| {
+                        (lo.min(keys[i].1), hi.max(keys[i].1))
+                    });
+                    let mut want: HashMap<&str, usize> = idx.iter().map(|&i| (keys[i].1, i)).collect();
+                    let mut rows = scan.query(params![tid, d, lo, hi])?;
+                    while let Some(r) = rows.next()? {
+                        let open_id: String = r.get(0)?;
+                        if let Some(i) = want.remove(open_id.as_str()) {
+                            out[i].last_active_ms = Some(r.get(1)?);
+                        }
+                    }
+                }
                 for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
-                    if facts.totals.is_some() {
+                    if facts.totals.is_some() || facts.last_active_ms.is_some() {
                         continue;
                     }
                     let mut upto = day.julian();

@@ -287,6 +287,23 @@ fn range_scans_agree_with_point_lookups() {
     assert_eq!(got, one_by_one(&sparse));
     assert_eq!(got[0].last_active_ms, Some(7), "ou_000 has no row that day: carried");
     assert_eq!(got[1].totals.as_ref().unwrap().os_pairs.len(), 1);
+    // Many idle users last active on the same earlier day: read with one range scan of that day,
+    // which must agree with one lookup per key (and with the carried instants written here).
+    let earlier: Vec<NewEvent> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| ev(&format!("early{i}"), u, day.plus(-3), EventKind::ImActive, 50_000 + i as i64))
+        .collect();
+    s.append_events("t", 0, earlier).unwrap();
+    let all: Vec<(Day, &str)> = users.iter().map(|u| (day, u.as_str())).collect();
+    let got = s.user_days("t", &all).unwrap();
+    assert_eq!(got, one_by_one(&all));
+    assert_eq!(
+        got[3].last_active_ms,
+        Some(50_003),
+        "ou_003 is idle that day: its instant of three days before"
+    );
+    assert_eq!(got[0].last_active_ms, Some(7), "ou_000: its latest active day is two days before, not three");
 }
 
 #[test]
