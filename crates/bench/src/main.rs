@@ -267,14 +267,7 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
 
     // Listing load.
     let app = &tenant.apps[0];
-    let token_resp: serde_json::Value = client
-        .post(format!("{base}{}", adminstats_wire::TOKEN_PATH))
-        .json(&serde_json::json!({"app_id": app.app_id, "app_secret": app.app_secret}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token_resp["tenant_access_token"].as_str().context("no token")?.to_owned();
+    let token = tenant_token(&client, base, app).await?;
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
     for w in 0..args.list_clients {
@@ -409,14 +402,7 @@ async fn first_pages_bench(
     let mut requests: Vec<Vec<u8>> = Vec::new();
     let last = time::macros::date!(2026 - 11 - 20);
     for app in apps {
-        let v: serde_json::Value = client
-            .post(format!("{base}{}", adminstats_wire::TOKEN_PATH))
-            .json(&serde_json::json!({"app_id": app.app_id, "app_secret": app.app_secret}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = v["tenant_access_token"].as_str().context("no token")?.to_owned();
+        let token = tenant_token(client, base, app).await?;
         for back in 0..31 {
             let start = last - time::Duration::days(back);
             for len in [0, 6, 30] {
@@ -626,6 +612,22 @@ fn csv_records(bytes: &[u8]) -> u64 {
         }
     }
     n
+}
+
+/// The app's tenant access token.
+async fn tenant_token(
+    client: &reqwest::Client,
+    base: &str,
+    app: &adminstats_demo::DemoApp,
+) -> anyhow::Result<String> {
+    let v: serde_json::Value = client
+        .post(format!("{base}{}", adminstats_wire::TOKEN_PATH))
+        .json(&serde_json::json!({"app_id": app.app_id, "app_secret": app.app_secret}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["tenant_access_token"].as_str().context("no token")?.to_owned())
 }
 
 /// A GET with a bearer token; its latency (ms) is pushed onto `lat`; anything but 2xx is an error.

@@ -687,19 +687,18 @@ fn parse_tenant(
         });
     }
     // Sorted by open_id (the listing order); the lookups follow each user to its new place.
-    let mut order: Vec<u32> = (0..users.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| users[a as usize].open_id.cmp(&users[b as usize].open_id));
-    let mut rank = vec![0u32; users.len()];
-    for (sorted, &file) in order.iter().enumerate() {
-        rank[file as usize] = sorted as u32;
+    let mut numbered: Vec<(u32, User)> = users.into_iter().enumerate().map(|(i, u)| (i as u32, u)).collect();
+    numbered.sort_unstable_by(|a, b| a.1.open_id.cmp(&b.1.open_id));
+    let mut rank = vec![0u32; numbered.len()];
+    for (sorted, (file, _)) in numbered.iter().enumerate() {
+        rank[*file as usize] = sorted as u32;
     }
     for map in [&mut user_by_open_id, &mut user_by_union_id, &mut user_by_user_id] {
         for v in map.values_mut() {
             *v = rank[*v as usize];
         }
     }
-    let mut slots: Vec<Option<User>> = users.into_iter().map(Some).collect();
-    let users: Vec<User> = order.iter().map(|&f| slots[f as usize].take().expect("a permutation")).collect();
+    let users: Vec<User> = numbered.into_iter().map(|(_, u)| u).collect();
 
     let mut tenant = Tenant {
         key,

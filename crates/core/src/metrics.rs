@@ -356,17 +356,14 @@ dept_counts! {
     }
 }
 
-/// The directory-derived counters of [`DeptCounts`]: known without any event.
-pub const DIRECTORY_COUNTERS: [&str; 5] =
-    ["total_user_num", "active_user_num", "new_user_num", "new_active_num", "resign_user_num"];
-
 /// Which product version a department sum covers: every package, or one of [`PACKAGES`].
 pub type Version = u8;
 /// The version of the sum over every package.
 pub const ALL_VERSIONS: Version = 0;
 
 impl DeptCounts {
-    /// The directory-derived part of `self` (see [`DIRECTORY_COUNTERS`]), the rest zero.
+    /// The directory-derived part of `self` (`total_user_num`, `active_user_num`, `new_user_num`,
+    /// `new_active_num`, `resign_user_num`: known without any event), the rest zero.
     #[must_use]
     pub fn directory_part(&self) -> DeptCounts {
         DeptCounts {
