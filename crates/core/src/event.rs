@@ -166,6 +166,13 @@ pub enum Rejection {
     /// `kind` of `search.performed` is neither `quick` nor `tab`.
     #[error("unknown search kind {got:?} (expected quick or tab)")]
     UnknownSearchKind { got: String },
+    /// Folding the event would take the tenant's total of `counter` for `day` past
+    /// [`DAY_SUM_MAX`](crate::metrics::DAY_SUM_MAX). Judged by the store, against what it holds.
+    #[error(
+        "refused: the tenant's {counter} for {day} would pass {}, the most one day may hold",
+        crate::metrics::DAY_SUM_MAX
+    )]
+    DayTotalExceeded { counter: &'static str, day: Day },
 }
 
 /// The values a missing field may take, when naming them helps the producer.
@@ -179,7 +186,7 @@ fn missing_hint(field: &str) -> &'static str {
 
 impl Rejection {
     /// Every machine name [`Rejection::code`] can return, for pre-registering counters.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "line_too_long",
         "not_json_object",
         "invalid_json",
@@ -197,6 +204,7 @@ impl Rejection {
         "unknown_platform",
         "unknown_package",
         "unknown_search_kind",
+        "day_total_exceeded",
     ];
 
     /// A stable, machine-readable name of the reason's class (`snake_case`, never reworded), for
@@ -220,6 +228,7 @@ impl Rejection {
             Rejection::UnknownPlatform { .. } => "unknown_platform",
             Rejection::UnknownPackage { .. } => "unknown_package",
             Rejection::UnknownSearchKind { .. } => "unknown_search_kind",
+            Rejection::DayTotalExceeded { .. } => "day_total_exceeded",
         }
     }
 }

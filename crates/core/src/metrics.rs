@@ -30,11 +30,12 @@ pub enum Fold {
 }
 
 impl Fold {
-    /// `old` with `new` folded in.
+    /// `old` with `new` folded in. A sum saturates rather than wraps; ingestion keeps every day's
+    /// sums far below the bound ([`DAY_SUM_MAX`]), so it never has to.
     #[must_use]
     pub const fn apply(self, old: i64, new: i64) -> i64 {
         match self {
-            Fold::Sum => old.wrapping_add(new),
+            Fold::Sum => old.saturating_add(new),
             Fold::BitOr => old | new,
             Fold::Max => {
                 if new > old {
@@ -46,6 +47,14 @@ impl Fold {
         }
     }
 }
+
+/// The most one summed counter may hold for a tenant's whole day: 2^53 − 1, the largest integer
+/// every JSON reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
+///
+/// Ingestion refuses an event that would take a tenant's day past it ([`DayCounters::checked_fold`]
+/// on the day's totals). Every number served for that day is a sum over a subset of the tenant's
+/// users of one or two such counters, so none can come near `i64::MAX`.
+pub const DAY_SUM_MAX: i64 = (1 << 53) - 1;
 
 /// One stored counter: its column name (the Rust field's name) and how it folds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +107,26 @@ macro_rules! counters {
             /// Folds `other` into `self`, each counter by its [`Fold`].
             pub fn fold(&mut self, other: &Self) {
                 $( self.$name = Fold::$fold.apply(self.$name, other.$name); )*
+            }
+
+            /// Folds `other` into `self` unless a summed counter would pass `max`; then `self` is
+            /// left as it was and the error names the first counter that would.
+            ///
+            /// # Errors
+            /// The name of the counter that would pass `max`.
+            pub fn checked_fold(&mut self, other: &Self, max: i64) -> Result<(), &'static str> {
+                let mut next = *self;
+                $(
+                    next.$name = match Fold::$fold {
+                        Fold::Sum => match self.$name.checked_add(other.$name) {
+                            Some(v) if v <= max => v,
+                            _ => return Err(stringify!($name)),
+                        },
+                        fold => fold.apply(self.$name, other.$name),
+                    };
+                )*
+                *self = next;
+                Ok(())
             }
         }
     };
@@ -282,7 +311,7 @@ macro_rules! dept_counts {
             /// `self - other`, counter by counter.
             #[must_use]
             pub fn minus(&self, other: &Self) -> Self {
-                Self { $( $name: self.$name.wrapping_sub(other.$name), )* }
+                Self { $( $name: self.$name.saturating_sub(other.$name), )* }
             }
 
             /// Whether every counter is zero.

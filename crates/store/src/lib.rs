@@ -91,12 +91,16 @@ pub struct DeptDay {
 }
 
 /// What [`Store::append_events`] did with a batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppendOutcome {
     /// Events seen for the first time, now counted and durable.
     pub accepted: u64,
     /// Events whose id the tenant already had (earlier, or earlier in this batch): not counted again.
     pub duplicates: u64,
+    /// Events refused by what the store holds (their index in the batch, and why): folding them
+    /// would take a tenant's day past [`adminstats_core::metrics::DAY_SUM_MAX`]. Their ids are not
+    /// recorded, so a corrected event may reuse them.
+    pub refused: Vec<(usize, adminstats_core::Rejection)>,
 }
 
 /// What the store knows of one user on one day.

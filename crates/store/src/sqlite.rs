@@ -4,6 +4,7 @@
 //! (group commit) and answers each caller only after the commit; reads use a small pool of
 //! read-only connections, which WAL lets run beside the writer.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +13,8 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use adminstats_core::metrics::{Counter, DayCounters, DeptCounts, Fold, Version};
-use adminstats_core::{Day, DayTotals};
+use adminstats_core::metrics::{Counter, DayCounters, DeptCounts, Fold, Version, DAY_SUM_MAX};
+use adminstats_core::{Day, DayTotals, Rejection};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, ToSql};
 
 use crate::active_days::ActiveIndex;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_drop_user_day_by_user.sql"),
     include_str!("../migrations/0003_dept_day.sql"),
+    include_str!("../migrations/0004_strict_numbers.sql"),
 ];
 
 /// Read-only connections kept open at most; more readers wait for one.
@@ -80,6 +82,12 @@ fn upsert_sql(table: &str, key: &[&str], counters: &[Counter]) -> String {
 
 static DAY_UPSERT: LazyLock<String> =
     LazyLock::new(|| upsert_sql("user_day", &["tenant", "day", "open_id"], DayCounters::COUNTERS));
+/// Writes one `tenant_day` row whole.
+static TENANT_DAY_PUT: LazyLock<String> = LazyLock::new(|| {
+    let n = 2 + DayCounters::COUNTERS.len();
+    let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    format!("INSERT OR REPLACE INTO tenant_day (tenant, day, {}) VALUES ({placeholders})", *DAY_COLUMNS)
+});
 static DEPT_UPSERT: LazyLock<String> = LazyLock::new(|| {
     upsert_sql("dept_day", &["tenant", "day", "dept", "subtree", "version"], DeptCounts::COUNTERS)
 });
@@ -658,9 +666,12 @@ fn write_group(
     // Folded per (tenant, day, open_id) across the group, written once each, with what the
     // department sums need to know of the row (when they are kept under the batch's basis).
     let mut folded: HashMap<(i64, i32, &str), (DayTotals, Option<&RowMeta>)> = HashMap::new();
+    // The totals of each (tenant, day) the group touches, and whether an event moved them.
+    let mut day_totals: HashMap<(i64, i32), (DayCounters, bool)> = HashMap::new();
     {
         let mut seen =
             tx.prepare_cached("INSERT OR IGNORE INTO seen_events (tenant, event_id) VALUES (?1, ?2)")?;
+        let mut unsee = tx.prepare_cached("DELETE FROM seen_events WHERE tenant = ?1 AND event_id = ?2")?;
         let mut tenant_ids: HashMap<&str, i64> = HashMap::new();
         for job in jobs {
             match job {
@@ -685,11 +696,21 @@ fn write_group(
                         }
                     };
                     let mut out = AppendOutcome::default();
-                    for e in events {
+                    for (i, e) in events.iter().enumerate() {
                         if seen.execute(params![tid, e.event_id])? == 0 {
                             out.duplicates += 1;
                             continue;
                         }
+                        let (total, dirty) = match day_totals.entry((tid, e.day.julian())) {
+                            Entry::Occupied(o) => o.into_mut(),
+                            Entry::Vacant(v) => v.insert((day_total(&tx, tid, e.day)?, false)),
+                        };
+                        if let Err(counter) = total.checked_fold(&e.totals.c, DAY_SUM_MAX) {
+                            unsee.execute(params![tid, e.event_id])?;
+                            out.refused.push((i, Rejection::DayTotalExceeded { counter, day: e.day }));
+                            continue;
+                        }
+                        *dirty = true;
                         out.accepted += 1;
                         let entry = folded.entry((tid, e.day.julian(), e.open_id.as_str())).or_default();
                         entry.0.merge(&e.totals);
@@ -747,6 +768,14 @@ fn write_group(
             }
         }
     }
+    {
+        let mut put = tx.prepare_cached(&TENANT_DAY_PUT)?;
+        for ((tid, day), (total, _)) in day_totals.iter().filter(|(_, (_, dirty))| *dirty) {
+            let key: [&dyn ToSql; 2] = [tid, day];
+            let values = total.values();
+            put.execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
+        }
+    }
     for ((tid, day, _, version), (groups, d)) in &by_list {
         for g in groups.iter() {
             dept.entry((*tid, *day, &g.dept, g.subtree, *version)).or_default().fold(d);
@@ -766,6 +795,26 @@ fn write_group(
     // After the commit: a reader never finds a bit without its row for long (and copes if it does).
     active.set_all(folded.keys().map(|(tid, day, open_id)| (*tid, *open_id, *day)));
     Ok(outcomes)
+}
+
+/// The fold of every user row of a tenant's day: its `tenant_day` row, or, for a day not written
+/// since migration 0004, the fold of its `user_day` rows (saturating, as a float an older binary
+/// stored was brought back into range).
+fn day_total(tx: &rusqlite::Transaction<'_>, tid: i64, day: Day) -> Result<DayCounters, StoreError> {
+    let kept = tx
+        .prepare_cached(&format!("SELECT {} FROM tenant_day WHERE tenant = ?1 AND day = ?2", *DAY_COLUMNS))?
+        .query_row(params![tid, day.julian()], |r| counters_from_row::<DayCounters>(r, 0))
+        .optional()?;
+    if let Some(total) = kept {
+        return Ok(total);
+    }
+    let mut st =
+        tx.prepare_cached(&format!("SELECT {} FROM user_day WHERE tenant = ?1 AND day = ?2", *DAY_COLUMNS))?;
+    let mut total = DayCounters::default();
+    for row in st.query_map(params![tid, day.julian()], |r| counters_from_row::<DayCounters>(r, 0))? {
+        total.fold(&row?);
+    }
+    Ok(total)
 }
 
 fn totals_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<DayTotals> {

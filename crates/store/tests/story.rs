@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use adminstats_core::directory::DeptGroup;
-use adminstats_core::metrics::{DayCounters, DeptCounts, RowFacts};
+use adminstats_core::metrics::{DayCounters, DeptCounts, RowFacts, DAY_SUM_MAX};
 use adminstats_core::{Day, DayTotals, EventKind};
 use adminstats_store::{NewEvent, RowMeta, SqliteStore, Store, StoreError, StoredToken};
 
@@ -147,12 +147,53 @@ fn dept_story<S: Store>(store: &S, d1: Day) {
     assert_eq!(store.dept_basis("acme").unwrap(), Some(BASIS));
 }
 
+/// A tenant's day holds at most `DAY_SUM_MAX` in each summed counter: the event that would pass it is
+/// refused by index, its id left unrecorded; everything else is exact.
+fn limits_story<S: Store>(store: &S) {
+    let day = Day::parse("2026-11-21").unwrap();
+    let sent = |id: &str, user: &str, count: i64| {
+        let mut e = ev(id, user, day, EventKind::EmailSent { external: true, count: 1 }, 10);
+        e.totals.c.email_send_ext = count; // more than one event may carry: as if many were folded
+        e
+    };
+    let out = store
+        .append_events(
+            "limits",
+            BASIS,
+            vec![
+                sent("x1", "ou_a", DAY_SUM_MAX - 5),
+                sent("x2", "ou_b", 6),
+                sent("x1", "ou_a", 1),
+                sent("x3", "ou_b", 5),
+            ],
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.duplicates), (2, 1), "{out:?}");
+    assert_eq!(out.refused.len(), 1);
+    assert_eq!(out.refused[0].0, 1, "the second event, another user's, would pass the tenant's day");
+    assert_eq!(out.refused[0].1.code(), "day_total_exceeded");
+    let msg = out.refused[0].1.to_string();
+    assert!(msg.contains("email_send_ext") && msg.contains("2026-11-21"), "{msg}");
+    // The refused id was not recorded: the same id, now fitting, is new; the day is then full.
+    let again = store.append_events("limits", BASIS, vec![sent("x2", "ou_b", 0), sent("x4", "ou_b", 1)]).unwrap();
+    assert_eq!((again.accepted, again.refused.len()), (1, 1), "{again:?}");
+    let facts = store.user_days("limits", &[(day, "ou_a"), (day, "ou_b")]).unwrap();
+    let got: Vec<i64> = facts.iter().map(|f| f.totals.as_ref().unwrap().c.email_send_ext).collect();
+    assert_eq!(got, [DAY_SUM_MAX - 5, 5]);
+    // Another day, and another tenant, have their own room.
+    let next = store
+        .append_events("limits", BASIS, vec![ev("y", "ou_a", day.plus(1), EventKind::EmailSent { external: true, count: 9 }, 1)])
+        .unwrap();
+    assert_eq!(next.accepted, 1);
+}
+
 #[test]
 fn sqlite_story_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = SqliteStore::open(dir.path()).unwrap();
         story(&s);
+        limits_story(&s);
         s.close().unwrap();
     }
     let wal = std::fs::metadata(dir.path().join("adminstats.db-wal")).map_or(0, |m| m.len());
@@ -184,15 +225,28 @@ fn upgrades_a_version_1_database() {
             [day.julian()],
         )
         .unwrap();
+        // What an older binary stored after an overflow: a float in an integer column.
+        c.execute(
+            "INSERT INTO user_day VALUES (1, ?1, 'ou_b', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0e19, 0, 0, 0, 0, 0, 0, 0, 1234)",
+            [day.julian()],
+        )
+        .unwrap();
     }
     let s = SqliteStore::open(dir.path()).unwrap();
     let facts = s.user_days("acme", &[(day, "ou_a"), (day.plus(3), "ou_a")]).unwrap();
     assert_eq!(facts[0].totals.as_ref().unwrap().c.send_messenger_num, 4);
     assert_eq!(facts[1].last_active_ms, Some(1234));
+    let floated = s.user_days("acme", &[(day, "ou_b")]).unwrap();
+    assert_eq!(floated[0].totals.as_ref().unwrap().c.email_send_ext, i64::MAX, "a stored float is read back in range");
+    let more = EventKind::EmailSent { external: true, count: 1 };
+    let out = s.append_events("acme", BASIS, vec![ev("m", "ou_a", day, more, 5)]).unwrap();
+    assert_eq!((out.accepted, out.refused.len()), (0, 1), "that day is full: {out:?}");
     drop(s);
     let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
     let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
+    let strict: i64 = c.query_row("SELECT strict FROM pragma_table_list('user_day')", [], |r| r.get(0)).unwrap();
+    assert_eq!(strict, 1, "user_day refuses a value of the wrong type");
     let index: i64 = c
         .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'user_day_by_user'", [], |r| r.get(0))
         .unwrap();
@@ -333,4 +387,10 @@ fn the_tables_hold_exactly_the_declared_counters() {
     };
     assert_eq!(columns("user_day")[3..], declared(DayCounters::COUNTERS));
     assert_eq!(columns("dept_day")[5..], declared(DeptCounts::COUNTERS));
+    assert_eq!(columns("tenant_day")[2..], declared(DayCounters::COUNTERS));
+    for table in ["user_day", "dept_day", "tenant_day"] {
+        let strict: i64 =
+            c.query_row("SELECT strict FROM pragma_table_list(?1)", [table], |r| r.get(0)).unwrap();
+        assert_eq!(strict, 1, "{table} is STRICT");
+    }
 }

@@ -161,3 +161,53 @@ async fn garbage_lines_are_all_judged_and_the_server_stays_up() {
         assert_eq!(sent, sent_on_the_20th.get(user).copied().unwrap_or(0), "{user}");
     }
 }
+
+/// A tenant's day holds at most 2^53 − 1 in any summed counter: the events past it are refused as
+/// their own lines, everything before them counted exactly, and the day keeps being served.
+#[tokio::test]
+async fn a_day_past_its_limit_is_refused_line_by_line_and_stays_exact() {
+    let app = spawn_app().await;
+    let line = |i: usize, user: u32| {
+        event(
+            &format!("big{i}"),
+            "email.sent",
+            user,
+            "2026-11-20T10:00:00+08:00",
+            r#","external":true,"count":1000000000000"#,
+        )
+    };
+    // 9,007 events of the largest count fit (9.007e15 <= 2^53 - 1 = 9,007,199,254,740,991).
+    let body = (0..9_010).map(|i| line(i, 1 + (i % 2) as u32)).collect::<Vec<_>>().join("\n");
+    let (s, v) = app.ingest(INGEST_CN, &body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["accepted"], 9_007);
+    let rejected = v["data"]["rejected"].as_array().unwrap();
+    let lines: Vec<i64> = rejected.iter().map(|r| r["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, [9_008, 9_009, 9_010]);
+    assert_eq!(
+        rejected[0]["reason"],
+        "refused: the tenant's email_send_ext for 2026-11-20 would pass 9007199254740991, the most one day may hold"
+    );
+    // Retrying the refused lines refuses them again; nothing was recorded of them.
+    let (_, v) = app.ingest(INGEST_CN, &(9_007..9_010).map(|i| line(i, 1)).collect::<Vec<_>>().join("\n")).await;
+    assert_eq!((v["data"]["accepted"].as_i64(), v["data"]["rejected"].as_array().map(Vec::len)), (Some(0), Some(3)));
+    let t = app.token("cli_full", "secret-full").await;
+    let items = app.all_items(&t, "start_date=2026-11-20&end_date=2026-11-20").await;
+    // int64 travels as a string (Lark's int64_string).
+    let sent: i64 = items.iter().map(|i| i["email_send_count"].as_str().unwrap().parse::<i64>().unwrap()).sum();
+    assert_eq!(sent, 9_007_000_000_000_000, "every accepted event, exactly");
+    // Users 1 and 2 are both under D10: its sums hold the day's whole total.
+    let d = app.token("cli_dept", "secret-dept").await;
+    let (s, v) = app
+        .dept_stats(
+            &d,
+            "department_id=D10&department_id_type=department_id&contains_child_dept=true\
+             &start_date=2026-11-20&end_date=2026-11-20",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["items"][0]["email_send_count"], "9007000000000000", "{v}");
+    // The next day has its own room.
+    let (_, v) = app.ingest(INGEST_CN, &event("next", "email.sent", 1, "2026-11-19T10:00:00+08:00", r#","external":true,"count":1000000000000"#)).await;
+    assert_eq!(v["data"]["accepted"], 1);
+}

@@ -92,6 +92,8 @@ fn ingest_text(
     let tenant = directory.tenant(tenant_key).ok_or(ApiError::IngestUnauthorized)?;
     let now = state.calendar.now_ms();
     let mut events = Vec::new();
+    // The line number of each event (the store refuses by index).
+    let mut lines = Vec::new();
     let mut rejected = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -114,6 +116,7 @@ fn ingest_text(
                     day: e.day,
                     event_id: e.event_id,
                 });
+                lines.push(n);
             }
             // The wire carries the reason's text; its `code()` is for counting.
             Err(reason) => rejected.push(RejectedLine { line: n, reason: reason.to_string() }),
@@ -124,5 +127,11 @@ fn ingest_text(
     } else {
         state.store.append_events(tenant_key, tenant.dept_basis(), events)?
     };
+    if !outcome.refused.is_empty() {
+        rejected.extend(
+            outcome.refused.iter().map(|(i, reason)| RejectedLine { line: lines[*i], reason: reason.to_string() }),
+        );
+        rejected.sort_by_key(|r| r.line);
+    }
     Ok(IngestReply { accepted: outcome.accepted, duplicates: outcome.duplicates, rejected })
 }
