@@ -108,11 +108,35 @@ pub fn secrets_match(given: &str, expected: &str) -> bool {
     a.ct_eq(&b).into()
 }
 
-/// The bearer token of a request, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+/// Why a request carries no usable bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoBearer {
+    /// No `Authorization` header, another scheme, or an empty token.
+    Missing,
+    /// An `Authorization` header that is not visible ASCII: no token we issue looks like that.
+    Invalid,
+}
+
+impl From<NoBearer> for ApiError {
+    fn from(e: NoBearer) -> Self {
+        match e {
+            NoBearer::Missing => ApiError::MissingToken,
+            NoBearer::Invalid => ApiError::InvalidToken,
+        }
+    }
+}
+
+/// The bearer token of a request.
+///
+/// # Errors
+/// [`NoBearer`] saying whether it is missing or unreadable.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, NoBearer> {
+    let v = headers.get(header::AUTHORIZATION).ok_or(NoBearer::Missing)?;
+    let v = v.to_str().map_err(|_| NoBearer::Invalid)?;
+    let (scheme, token) = v.trim().split_once(' ').ok_or(NoBearer::Missing)?;
+    Some(token.trim())
+        .filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+        .ok_or(NoBearer::Missing)
 }
 
 /// The authenticated caller of an open-API request: a directory snapshot and the app's place in it.
@@ -138,7 +162,7 @@ impl Caller {
 /// # Errors
 /// 99991661 without a bearer token; 99991663 for an unknown, expired or orphaned one.
 pub fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let token = bearer(headers).ok_or(ApiError::MissingToken)?;
+    let token = bearer(headers)?;
     let app_id = state.tokens.app_of(token, state.wall.now_ms()).ok_or(ApiError::InvalidToken)?;
     let directory = state.directory();
     let (tenant, app) = directory.app_index(&app_id).ok_or(ApiError::InvalidToken)?;
@@ -188,13 +212,15 @@ mod tests {
     #[test]
     fn bearer_parsing() {
         let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h), None);
+        assert_eq!(bearer(&h), Err(NoBearer::Missing));
         h.insert(header::AUTHORIZATION, "Bearer t-abc".parse().unwrap());
-        assert_eq!(bearer(&h), Some("t-abc"));
+        assert_eq!(bearer(&h), Ok("t-abc"));
         h.insert(header::AUTHORIZATION, "bearer   ".parse().unwrap());
-        assert_eq!(bearer(&h), None);
+        assert_eq!(bearer(&h), Err(NoBearer::Missing));
         h.insert(header::AUTHORIZATION, "Basic xyz".parse().unwrap());
-        assert_eq!(bearer(&h), None);
+        assert_eq!(bearer(&h), Err(NoBearer::Missing));
+        h.insert(header::AUTHORIZATION, header::HeaderValue::from_bytes("Bearer t-é".as_bytes()).unwrap());
+        assert_eq!(bearer(&h), Err(NoBearer::Invalid), "not ASCII: a token, but not one we issue");
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// Ingestion: the body is too large.
     #[error("request body is larger than {0} bytes (after decompression); split it into smaller batches")]
     TooLarge(usize),
+    /// Ingestion: a `Content-Encoding` we do not decode.
+    #[error("Content-Encoding {0:?} is not supported: send the body as is or gzip-compressed (Content-Encoding: gzip)")]
+    UnsupportedEncoding(String),
     /// Operator API: missing or wrong operator token.
     #[error("operator token required: send \"Authorization: Bearer <admin token>\"")]
     AdminUnauthorized,
@@ -77,6 +80,9 @@ impl ApiError {
             ApiError::IngestUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, codes::INGEST_BAD_BODY),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::INGEST_TOO_LARGE),
+            ApiError::UnsupportedEncoding(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::INGEST_UNSUPPORTED_ENCODING)
+            }
             ApiError::AdminUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),
             ApiError::DirectoryInvalid(_) => (StatusCode::BAD_REQUEST, codes::ADMIN_DIRECTORY_INVALID),
             ApiError::PeerUnavailable(_) => (StatusCode::BAD_GATEWAY, codes::PEER_UNAVAILABLE),

@@ -175,14 +175,19 @@ fn limits_story<S: Store>(store: &S) {
     let msg = out.refused[0].1.to_string();
     assert!(msg.contains("email_send_ext") && msg.contains("2026-11-21"), "{msg}");
     // The refused id was not recorded: the same id, now fitting, is new; the day is then full.
-    let again = store.append_events("limits", BASIS, vec![sent("x2", "ou_b", 0), sent("x4", "ou_b", 1)]).unwrap();
+    let again =
+        store.append_events("limits", BASIS, vec![sent("x2", "ou_b", 0), sent("x4", "ou_b", 1)]).unwrap();
     assert_eq!((again.accepted, again.refused.len()), (1, 1), "{again:?}");
     let facts = store.user_days("limits", &[(day, "ou_a"), (day, "ou_b")]).unwrap();
     let got: Vec<i64> = facts.iter().map(|f| f.totals.as_ref().unwrap().c.email_send_ext).collect();
     assert_eq!(got, [DAY_SUM_MAX - 5, 5]);
     // Another day, and another tenant, have their own room.
     let next = store
-        .append_events("limits", BASIS, vec![ev("y", "ou_a", day.plus(1), EventKind::EmailSent { external: true, count: 9 }, 1)])
+        .append_events(
+            "limits",
+            BASIS,
+            vec![ev("y", "ou_a", day.plus(1), EventKind::EmailSent { external: true, count: 9 }, 1)],
+        )
         .unwrap();
     assert_eq!(next.accepted, 1);
 }
@@ -237,7 +242,11 @@ fn upgrades_a_version_1_database() {
     assert_eq!(facts[0].totals.as_ref().unwrap().c.send_messenger_num, 4);
     assert_eq!(facts[1].last_active_ms, Some(1234));
     let floated = s.user_days("acme", &[(day, "ou_b")]).unwrap();
-    assert_eq!(floated[0].totals.as_ref().unwrap().c.email_send_ext, i64::MAX, "a stored float is read back in range");
+    assert_eq!(
+        floated[0].totals.as_ref().unwrap().c.email_send_ext,
+        i64::MAX,
+        "a stored float is read back in range"
+    );
     let more = EventKind::EmailSent { external: true, count: 1 };
     let out = s.append_events("acme", BASIS, vec![ev("m", "ou_a", day, more, 5)]).unwrap();
     assert_eq!((out.accepted, out.refused.len()), (0, 1), "that day is full: {out:?}");
@@ -245,7 +254,8 @@ fn upgrades_a_version_1_database() {
     let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
     let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v, 4);
-    let strict: i64 = c.query_row("SELECT strict FROM pragma_table_list('user_day')", [], |r| r.get(0)).unwrap();
+    let strict: i64 =
+        c.query_row("SELECT strict FROM pragma_table_list('user_day')", [], |r| r.get(0)).unwrap();
     assert_eq!(strict, 1, "user_day refuses a value of the wrong type");
     let index: i64 = c
         .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'user_day_by_user'", [], |r| r.get(0))

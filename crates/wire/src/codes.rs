@@ -33,6 +33,8 @@ pub const INTERNAL: i64 = 500;
 pub const INGEST_BAD_BODY: i64 = 1060001;
 /// Ingestion: the body is over the size limit.
 pub const INGEST_TOO_LARGE: i64 = 1060002;
+/// Ingestion: a `Content-Encoding` other than gzip or identity (HTTP 415).
+pub const INGEST_UNSUPPORTED_ENCODING: i64 = 1060003;
 /// Cross-geo: the peer of the target geo cannot be reached (HTTP 502).
 pub const PEER_UNAVAILABLE: i64 = 1080001;
 /// Operator API: the directory file was refused.

@@ -110,3 +110,45 @@ async fn the_rate_limit_answers_429_with_headers() {
     let eng = app.token("cli_eng", "secret-eng").await;
     assert_eq!(app.stats(&eng, RANGE).await.0, 200, "per app");
 }
+
+/// The small ones: each mistake is named for what it is.
+#[tokio::test]
+async fn small_mistakes_get_their_own_answers() {
+    let app = spawn_app().await;
+    // A header that is not ASCII is a token, just not one we issued: invalid, not missing.
+    let r = app
+        .http
+        .get(app.url(&format!("/open-apis/admin/v1/admin_user_stats?{RANGE}")))
+        .header("Authorization", reqwest::header::HeaderValue::from_bytes("Bearer t-é".as_bytes()).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 99991663);
+    // An oversized token request is the token endpoint's own error, not ingestion's.
+    let v = app.post_token(&format!(r#"{{"app_id":"{}"}}"#, "x".repeat(70_000))).await;
+    assert_eq!(v["code"], 10003, "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("app_secret"), "{v}");
+    // A compression we do not decode is refused, not read as text.
+    let r = app
+        .http
+        .post(app.url(adminstats_wire::INGEST_PATH))
+        .bearer_auth(INGEST_CN)
+        .header("Content-Encoding", "br")
+        .body(event("br1", "im.active", 1, "2026-11-20T10:00:00+08:00", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], 1060003);
+    assert!(v["msg"].as_str().unwrap().contains("\"br\""), "{v}");
+    // The export streams everything: a page size or token is a mistake, not silently ignored.
+    let t = app.token("cli_full", "secret-full").await;
+    for extra in ["page_size=10", "page_token=abc"] {
+        let (s, _, v) =
+            app.get(&t, adminstats_wire::USER_STATS_EXPORT_PATH, &format!("{RANGE}&{extra}")).await;
+        assert_eq!((s, v["code"].as_i64()), (500, Some(1051001)), "{extra}: {v}");
+        assert!(v["msg"].as_str().unwrap().contains("takes no"), "{v}");
+    }
+}

@@ -189,12 +189,17 @@ async fn a_day_past_its_limit_is_refused_line_by_line_and_stays_exact() {
         "refused: the tenant's email_send_ext for 2026-11-20 would pass 9007199254740991, the most one day may hold"
     );
     // Retrying the refused lines refuses them again; nothing was recorded of them.
-    let (_, v) = app.ingest(INGEST_CN, &(9_007..9_010).map(|i| line(i, 1)).collect::<Vec<_>>().join("\n")).await;
-    assert_eq!((v["data"]["accepted"].as_i64(), v["data"]["rejected"].as_array().map(Vec::len)), (Some(0), Some(3)));
+    let (_, v) =
+        app.ingest(INGEST_CN, &(9_007..9_010).map(|i| line(i, 1)).collect::<Vec<_>>().join("\n")).await;
+    assert_eq!(
+        (v["data"]["accepted"].as_i64(), v["data"]["rejected"].as_array().map(Vec::len)),
+        (Some(0), Some(3))
+    );
     let t = app.token("cli_full", "secret-full").await;
     let items = app.all_items(&t, "start_date=2026-11-20&end_date=2026-11-20").await;
     // int64 travels as a string (Lark's int64_string).
-    let sent: i64 = items.iter().map(|i| i["email_send_count"].as_str().unwrap().parse::<i64>().unwrap()).sum();
+    let sent: i64 =
+        items.iter().map(|i| i["email_send_count"].as_str().unwrap().parse::<i64>().unwrap()).sum();
     assert_eq!(sent, 9_007_000_000_000_000, "every accepted event, exactly");
     // Users 1 and 2 are both under D10: its sums hold the day's whole total.
     let d = app.token("cli_dept", "secret-dept").await;
@@ -208,6 +213,17 @@ async fn a_day_past_its_limit_is_refused_line_by_line_and_stays_exact() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"]["items"][0]["email_send_count"], "9007000000000000", "{v}");
     // The next day has its own room.
-    let (_, v) = app.ingest(INGEST_CN, &event("next", "email.sent", 1, "2026-11-19T10:00:00+08:00", r#","external":true,"count":1000000000000"#)).await;
+    let (_, v) = app
+        .ingest(
+            INGEST_CN,
+            &event(
+                "next",
+                "email.sent",
+                1,
+                "2026-11-19T10:00:00+08:00",
+                r#","external":true,"count":1000000000000"#,
+            ),
+        )
+        .await;
     assert_eq!(v["data"]["accepted"], 1);
 }

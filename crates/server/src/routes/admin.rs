@@ -14,7 +14,7 @@ use crate::ApiError;
 fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.config.admin_token else { return Err(ApiError::NotFound) };
     match bearer(headers) {
-        Some(t) if secrets_match(t, expected) => Ok(()),
+        Ok(t) if secrets_match(t, expected) => Ok(()),
         _ => Err(ApiError::AdminUnauthorized),
     }
 }

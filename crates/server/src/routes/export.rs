@@ -30,6 +30,14 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let caller = gateway(&state, &headers, "admin_user_stats_export", state.config.user_stats_rate_limit)?;
     let q: UserStatsQuery = parse_query_string(raw.as_deref())?;
+    for (name, given) in [("page_size", &q.page_size), ("page_token", &q.page_token)] {
+        if given.is_some() {
+            return Err(ApiError::Param(format!(
+                "{name}: the export takes no {name}; it streams every row of the range in one answer \
+                 (resume a cut stream by asking again from the last day it completed)"
+            )));
+        }
+    }
     let query = match UserQuery::parse(&state, caller, &q, Endpoint::Export)? {
         Routed::Local(query) => query,
         Routed::Peer { url, .. } => {

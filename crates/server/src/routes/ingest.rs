@@ -30,7 +30,7 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let directory = state.directory();
-    let token = bearer(&headers).ok_or(ApiError::IngestUnauthorized)?;
+    let token = bearer(&headers).map_err(|_| ApiError::IngestUnauthorized)?;
     let tenant_key = directory
         .tenants
         .iter()
@@ -38,12 +38,17 @@ pub async fn ingest(
         .map(|t| t.key.clone())
         .ok_or(ApiError::IngestUnauthorized)?;
     tracing::Span::current().record("tenant", tenant_key.as_str());
+    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().map(str::trim)) {
+        None => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("identity") || v.is_empty() => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip") => true,
+        Some(v) => {
+            let named = v.map_or_else(|_| "(not ASCII)".to_owned(), |v| v.chars().take(64).collect());
+            return Err(ApiError::UnsupportedEncoding(named));
+        }
+    };
     let limit = state.config.max_body_bytes;
     let raw = super::read_body(body, limit).await?;
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
     let st = state.clone();
     let reply = tokio::task::spawn_blocking(move || -> Result<IngestReply, ApiError> {
         let text = decode_body(&raw, gzip, limit)?;
@@ -129,7 +134,10 @@ fn ingest_text(
     };
     if !outcome.refused.is_empty() {
         rejected.extend(
-            outcome.refused.iter().map(|(i, reason)| RejectedLine { line: lines[*i], reason: reason.to_string() }),
+            outcome
+                .refused
+                .iter()
+                .map(|(i, reason)| RejectedLine { line: lines[*i], reason: reason.to_string() }),
         );
         rejected.sort_by_key(|r| r.line);
     }

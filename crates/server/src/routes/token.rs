@@ -12,9 +12,17 @@ use crate::logid::json;
 use crate::state::AppState;
 use crate::ApiError;
 
+/// The largest token request read: the two fields fit in a few hundred bytes.
+const TOKEN_BODY_LIMIT: usize = 64 * 1024;
+
 /// Issues (or hands out again) a tenant access token. Accepts JSON with or without a content type.
 pub async fn issue(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let bytes = super::read_body(body, 64 * 1024).await?;
+    let bytes = super::read_body(body, TOKEN_BODY_LIMIT).await.map_err(|e| match e {
+        ApiError::TooLarge(_) => ApiError::TokenParam(format!(
+            "the body is larger than {TOKEN_BODY_LIMIT} bytes; send only {{\"app_id\":…,\"app_secret\":…}}"
+        )),
+        other => other,
+    })?;
     let v: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|_| ApiError::TokenParam("the body is not a JSON object".into()))?;
     let field = |name: &str| -> Result<String, ApiError> {
