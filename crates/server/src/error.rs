@@ -55,6 +55,12 @@ pub enum ApiError {
     /// The peer of another geo cannot be reached or refused us.
     #[error("{0}")]
     PeerUnavailable(String),
+    /// The store cannot write now; nothing of the request was kept.
+    #[error("the store cannot write now ({0}); nothing of this request was kept: retry it in a moment (see Retry-After)")]
+    StoreUnwritable(String),
+    /// `/healthz`: the server cannot serve now.
+    #[error("{0}")]
+    Unhealthy(String),
     #[error("not found: no such endpoint")]
     NotFound,
     #[error("method not allowed on this endpoint")]
@@ -86,6 +92,8 @@ impl ApiError {
             ApiError::AdminUnauthorized => (StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN),
             ApiError::DirectoryInvalid(_) => (StatusCode::BAD_REQUEST, codes::ADMIN_DIRECTORY_INVALID),
             ApiError::PeerUnavailable(_) => (StatusCode::BAD_GATEWAY, codes::PEER_UNAVAILABLE),
+            ApiError::StoreUnwritable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE_UNWRITABLE),
+            ApiError::Unhealthy(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNHEALTHY),
             ApiError::NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -95,9 +103,15 @@ impl ApiError {
 
 impl From<adminstats_store::StoreError> for ApiError {
     fn from(e: adminstats_store::StoreError) -> Self {
-        ApiError::Internal(format!("store: {e}"))
+        match e {
+            adminstats_store::StoreError::Unwritable(why) => ApiError::StoreUnwritable(why),
+            e => ApiError::Internal(format!("store: {e}")),
+        }
     }
 }
+
+/// The `Retry-After` of a 503: the store tries a write every second once it found its storage full.
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 /// What the middleware needs to render an error body.
 #[derive(Debug, Clone)]
@@ -118,6 +132,9 @@ impl IntoResponse for ApiError {
             let h = resp.headers_mut();
             h.insert("x-ogw-ratelimit-limit", HeaderValue::from(*limit));
             h.insert("x-ogw-ratelimit-reset", HeaderValue::from(*reset_secs));
+        }
+        if let ApiError::StoreUnwritable(_) | ApiError::Unhealthy(_) = &self {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         let msg = match &self {
             ApiError::Internal(_) => {

@@ -47,6 +47,10 @@ pub enum StoreError {
     /// be checkpointed when the store next opens, but the database file alone is not up to date.
     #[error("the checkpoint at shutdown failed: {0}")]
     CheckpointFailed(#[source] rusqlite::Error),
+    /// The store cannot write now (the disk or file system is full, or refuses writes); nothing of
+    /// the write was kept. Reads go on; the store retries by itself and writes again once it can.
+    #[error("the store cannot write: {0}")]
+    Unwritable(String),
     /// The writer thread panicked; writes it had not acknowledged were not committed.
     #[error("the store's writer thread panicked")]
     WriterPanicked,
@@ -56,6 +60,26 @@ pub enum StoreError {
     /// The file system failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// Whether this failure says the storage is full or refuses writes (as opposed to a bug or a
+    /// damaged database): a caller should retry later, and nothing was written.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Unwritable(_) => true,
+            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly)
+            }
+            StoreError::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::QuotaExceeded
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// One judged event, ready to be folded into its user's day.
@@ -129,7 +153,8 @@ pub trait Store: Send + Sync + 'static {
     /// other basis the stored sums are marked stale instead.
     ///
     /// # Errors
-    /// A database failure; then nothing of the batch was stored.
+    /// A database failure; then nothing of the batch was stored. [`StoreError::Unwritable`] when
+    /// the storage is full.
     fn append_events(
         &self,
         tenant: &str,
@@ -200,4 +225,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::CheckpointFailed`] when the final flush failed (the data stays durable in the
     /// log), [`StoreError::WriterPanicked`] when the writer thread died.
     fn close(&self) -> Result<(), StoreError>;
+
+    /// Why the store cannot write now, if it cannot (the last write found the storage full, and no
+    /// write or retry has succeeded since); `None` when it can.
+    fn unwritable(&self) -> Option<String>;
 }

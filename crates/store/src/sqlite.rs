@@ -132,6 +132,8 @@ pub struct SqliteStore {
     tenant_ids: RwLock<HashMap<String, i64>>,
     /// Set while the writer holds department sums not yet written (see `Pending`).
     dept_pending: Arc<AtomicBool>,
+    /// Whether the writer's last write found the storage full.
+    health: Arc<WriteHealth>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -173,9 +175,11 @@ impl SqliteStore {
         let writer_active = active.clone();
         let dept_pending = Arc::new(AtomicBool::new(false));
         let writer_pending = dept_pending.clone();
+        let health = Arc::new(WriteHealth::default());
+        let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_active, &writer_pending))?;
+            .spawn(move || writer_loop(conn, rx, &writer_active, &writer_pending, &writer_health))?;
         let store = SqliteStore {
             path,
             _lock: lock,
@@ -185,6 +189,7 @@ impl SqliteStore {
             active,
             tenant_ids: RwLock::new(HashMap::new()),
             dept_pending,
+            health,
         };
         Ok(store)
     }
@@ -327,21 +332,33 @@ fn writer_loop(
     rx: Receiver<Job>,
     active: &ActiveIndex,
     pending_flag: &AtomicBool,
+    health: &WriteHealth,
 ) -> Result<(), StoreError> {
     let mut bases = Bases::default();
     let mut pending = Pending::default();
     // A rebuild or a flush found while gathering a group runs after it, alone.
     let mut next: Option<Job> = None;
     loop {
+        // Held sums are written when ingestion pauses, at the latest; a full store tries again.
+        let wait = [
+            pending.since.map(|since| DEPT_FLUSH_AFTER.saturating_sub(since.elapsed())),
+            health.get().map(|_| PROBE_EVERY),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let first = match next.take() {
             Some(j) => j,
-            None => match pending.since {
-                // Sums are waiting: write them when ingestion pauses, at the latest.
-                Some(since) => match rx.recv_timeout(DEPT_FLUSH_AFTER.saturating_sub(since.elapsed())) {
+            None => match wait {
+                Some(wait) => match rx.recv_timeout(wait) {
                     Ok(j) => j,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         // A failure is logged; the sums stay held back for the next try.
-                        let _ = pending.flush(&mut conn, &mut bases, pending_flag);
+                        if pending.since.is_some() {
+                            let _ = health.record(pending.flush(&mut conn, &mut bases, pending_flag));
+                        } else {
+                            let _ = health.record(probe(&conn));
+                        }
                         continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -354,7 +371,14 @@ fn writer_loop(
         };
         match first {
             Job::Rebuild { tenant, basis, resolve, reply } => {
-                let out = rebuild_dept_sums(&mut conn, &mut bases, &mut pending, &tenant, basis, &resolve);
+                let out = health.record(rebuild_dept_sums(
+                    &mut conn,
+                    &mut bases,
+                    &mut pending,
+                    &tenant,
+                    basis,
+                    &resolve,
+                ));
                 if let Err(e) = &out {
                     tracing::error!(error = %e, tenant, "rebuilding the department sums failed");
                     bases.forget();
@@ -363,7 +387,7 @@ fn writer_loop(
                 continue;
             }
             Job::Flush { reply } => {
-                let _ = reply.send(pending.flush(&mut conn, &mut bases, pending_flag));
+                let _ = reply.send(health.record(pending.flush(&mut conn, &mut bases, pending_flag)));
                 continue;
             }
             first => next = Some(first),
@@ -379,16 +403,22 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let mut outcomes: Vec<Result<GroupOutcome, String>> = match write_group(
+        // Why the group failed, when the storage is full (each batch is told to retry).
+        let mut full: Option<String> = None;
+        let mut outcomes: Vec<GroupOutcome> = match health.record(write_group(
             &mut conn,
             &jobs,
             active,
             &mut bases,
             &mut pending,
-        ) {
-            Ok(v) => v.into_iter().map(Ok).collect(),
+        )) {
+            Ok(v) => v,
             Err(e) => {
-                tracing::error!(error = %e, "store commit failed; the group's batches were not acknowledged");
+                if let StoreError::Unwritable(why) = e {
+                    full = Some(why);
+                } else {
+                    tracing::error!(error = %e, "store commit failed; the group's batches were not acknowledged");
+                }
                 // What the rolled-back transaction did to the bases is undone: read them again.
                 bases.forget();
                 Vec::new()
@@ -400,19 +430,21 @@ fn writer_loop(
         if pending.sums.len() >= DEPT_FLUSH_KEYS
             || pending.since.is_some_and(|t| t.elapsed() >= DEPT_FLUSH_AFTER)
         {
-            let _ = pending.flush(&mut conn, &mut bases, pending_flag);
+            let _ = health.record(pending.flush(&mut conn, &mut bases, pending_flag));
         }
-        outcomes.resize_with(jobs.len(), || Err("the commit failed".to_owned()));
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let failed = || full.clone().map_or(StoreError::CommitFailed, StoreError::Unwritable);
+        let mut outcomes = outcomes.drain(..).map(Some).chain(std::iter::repeat_with(|| None));
+        for job in jobs {
+            let outcome = outcomes.next().flatten();
             match job {
                 Job::Append { reply, .. } => {
                     let _ = reply.send(match outcome {
-                        Ok(GroupOutcome::Append(o)) => Ok(o),
-                        Ok(GroupOutcome::Token) | Err(_) => Err(StoreError::CommitFailed),
+                        Some(GroupOutcome::Append(o)) => Ok(o),
+                        Some(GroupOutcome::Token) | None => Err(failed()),
                     });
                 }
                 Job::Token { reply, .. } => {
-                    let _ = reply.send(outcome.map(drop).map_err(|_| StoreError::CommitFailed));
+                    let _ = reply.send(outcome.map(drop).ok_or_else(failed));
                 }
                 Job::Rebuild { .. } | Job::Flush { .. } => {
                     unreachable!("rebuilds and flushes are never grouped")
@@ -422,6 +454,44 @@ fn writer_loop(
     }
     pending.flush(&mut conn, &mut bases, pending_flag)?;
     checkpoint(&conn)
+}
+
+/// How often a store that found its storage full tries a small write, while no other write comes.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the last write could be made: set by the writer, read by [`Store::unwritable`].
+#[derive(Default)]
+struct WriteHealth(Mutex<Option<String>>);
+
+impl WriteHealth {
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records how a write went; returns the error a caller should see.
+    fn record<T>(&self, out: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match out {
+            Ok(v) => {
+                if state.take().is_some() {
+                    tracing::info!("the store writes again");
+                }
+                Ok(v)
+            }
+            Err(e) if e.is_storage_full() => {
+                let why = match e {
+                    StoreError::Unwritable(why) => why,
+                    other => format!("{other} (is the disk full?)"),
+                };
+                if state.is_none() {
+                    tracing::error!(error = %why, "the store cannot write; reads go on, writes are refused with 503 until it can");
+                }
+                *state = Some(why.clone());
+                Err(StoreError::Unwritable(why))
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Department sums are written at most this long after the events that moved them were committed.
@@ -505,6 +575,17 @@ impl Pending {
             }
         }
     }
+}
+
+/// The smallest write that needs new space in the log: tells a store that found its storage full
+/// whether it has room again.
+fn probe(conn: &Connection) -> Result<(), StoreError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?1)",
+        [now.as_millis().to_string().into_bytes()],
+    )?;
+    Ok(())
 }
 
 /// Copies the whole WAL into the database and truncates it.
@@ -1145,6 +1226,10 @@ impl Store for SqliteStore {
         let v: Vec<u8> =
             conn.query_row("SELECT value FROM meta WHERE key = 'page_token_key'", [], |r| r.get(0))?;
         <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::BadPageTokenKey { len: v.len() })
+    }
+
+    fn unwritable(&self) -> Option<String> {
+        self.health.get()
     }
 
     fn close(&self) -> Result<(), StoreError> {

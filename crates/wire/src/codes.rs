@@ -37,5 +37,9 @@ pub const INGEST_TOO_LARGE: i64 = 1060002;
 pub const INGEST_UNSUPPORTED_ENCODING: i64 = 1060003;
 /// Cross-geo: the peer of the target geo cannot be reached (HTTP 502).
 pub const PEER_UNAVAILABLE: i64 = 1080001;
+/// The store cannot write now (disk full); nothing was kept; retry after `Retry-After` (HTTP 503).
+pub const STORE_UNWRITABLE: i64 = 1090001;
+/// `/healthz`: the server cannot serve now (its worker threads are all busy) (HTTP 503).
+pub const UNHEALTHY: i64 = 1090002;
 /// Operator API: the directory file was refused.
 pub const ADMIN_DIRECTORY_INVALID: i64 = 1070001;

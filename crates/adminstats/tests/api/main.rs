@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod dept_sums;
 mod geo;
+mod hardening;
 mod ingest;
 mod process;
 mod queries;

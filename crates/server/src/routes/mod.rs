@@ -32,8 +32,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> axum::response::Response {
-    logid::json(axum::http::StatusCode::OK, &adminstats_wire::Envelope::success(serde_json::json!({})))
+/// How long `/healthz` waits for a worker thread before saying the server is saturated.
+const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /healthz`: 200 when a worker thread answers within two seconds and the store can write;
+/// otherwise 503 saying which is not the case (reads may still be served while the store is full).
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::response::Response, ApiError> {
+    let store = state.store.clone();
+    let probe = tokio::task::spawn_blocking(move || store.unwritable());
+    match tokio::time::timeout(HEALTH_DEADLINE, probe).await {
+        Err(_) => Err(ApiError::Unhealthy(format!(
+            "no worker thread answered within {HEALTH_DEADLINE:?}: the server is saturated"
+        ))),
+        Ok(Err(e)) => Err(ApiError::Internal(format!("health probe: {e}"))),
+        Ok(Ok(Some(why))) => Err(ApiError::Unhealthy(format!(
+            "the store cannot write ({why}); reads are served, writes are refused with 503 until it can"
+        ))),
+        Ok(Ok(None)) => Ok(logid::json(
+            axum::http::StatusCode::OK,
+            &adminstats_wire::Envelope::success(serde_json::json!({"store": "writable"})),
+        )),
+    }
 }
 
 async fn not_found() -> ApiError {

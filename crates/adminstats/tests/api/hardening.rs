@@ -1,0 +1,142 @@
+//! What an attacker, a broken producer and a full disk must get: a clear answer, never a crash,
+//! never lost data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (with the reason printed) where mounting is not allowed: not root, or a container
+    /// without the capability.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs here ({}); the full-disk test needs root",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left with a ballast file; returns its path.
+    fn fill(&self) -> PathBuf {
+        let ballast = self.path().join("ballast");
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        // Byte by byte, the last partial page too.
+        while f.write_all(&[0]).is_ok() {}
+        ballast
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+fn batch(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            event(&format!("{prefix}-{i}"), "im.active", 1 + (i % 3) as u32, "2026-11-20T10:00:00+08:00", "")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A full disk answers 503 with its own code, a message saying to retry, and `Retry-After`;
+/// `/healthz` says the store cannot write; reads go on; and once there is room again the same
+/// batch is accepted whole, without a restart: nothing of a refused batch was kept.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_503_and_recovers_by_itself() {
+    let Some(disk) = SmallDisk::mount("16m") else { return };
+    let data = disk.path().join("data");
+    let app = TestApp::builder().config(move |c| c.data_dir = data).spawn().await;
+    let (s, v) = app.ingest(INGEST_CN, &batch("before", 50)).await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(50)), "{v}");
+    let token = app.token("cli_full", "secret-full").await;
+    let ballast = disk.fill();
+
+    // Batches until the log needs room it cannot get (the first may fit in pages already there).
+    let mut refused = None;
+    for round in 0..40 {
+        let body = batch(&format!("full{round}"), 2_000);
+        let r = app
+            .http
+            .post(app.url(adminstats_wire::INGEST_PATH))
+            .bearer_auth(INGEST_CN)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            refused = Some((body, retry, r.json::<Value>().await.unwrap()));
+            break;
+        }
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let (body, retry, v) = refused.expect("a full disk refuses a batch");
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(v["code"], 1090001, "{v}");
+    let msg = v["msg"].as_str().unwrap();
+    assert!(msg.contains("cannot write") && msg.contains("retry"), "{msg}");
+    assert!(v["error"]["log_id"].is_string(), "{v}");
+
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let h: Value = r.json().await.unwrap();
+    assert_eq!(h["code"], 1090002);
+    assert!(h["msg"].as_str().unwrap().contains("store cannot write"), "{h}");
+
+    // Reads go on: the token issued before the disk filled lists the rows stored before.
+    let rows = app.all_items(&token, "start_date=2026-11-20&end_date=2026-11-20").await;
+    assert_eq!(rows.len(), 4, "every user of the day is listed");
+    // Issuing a new token writes it: refused the same way.
+    let r = app
+        .http
+        .post(app.url(adminstats_wire::TOKEN_PATH))
+        .body(r#"{"app_id":"cli_eng","app_secret":"secret-eng"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+
+    std::fs::remove_file(ballast).unwrap();
+    // The store finds room again by itself (it tries a small write every second).
+    let mut healthy = false;
+    for _ in 0..100 {
+        if app.http.get(app.url("/healthz")).send().await.unwrap().status() == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "/healthz recovers without a restart");
+    let (s, v) = app.ingest(INGEST_CN, &body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["data"]["accepted"].as_i64(), v["data"]["duplicates"].as_i64()), (Some(2_000), Some(0)));
+    assert!(app.token("cli_eng", "secret-eng").await.starts_with("t-"));
+    app.stop().await;
+}
