@@ -580,10 +580,11 @@ impl Pending {
 /// The smallest write that needs new space in the log: tells a store that found its storage full
 /// whether it has room again.
 fn probe(conn: &Connection) -> Result<(), StoreError> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, Ordering::Relaxed);
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?1)",
-        [now.as_millis().to_string().into_bytes()],
+        [n.to_le_bytes().to_vec()],
     )?;
     Ok(())
 }
