@@ -412,8 +412,15 @@ pub struct IngestReply {
     pub accepted: u64,
     /// Events whose `event_id` the tenant had already had accepted (earlier, or earlier in this batch).
     pub duplicates: u64,
-    /// Every line that was refused, with its 1-based number and the reason.
+    /// The refused lines, in line order, with their 1-based number and the reason: every one up
+    /// to [`vocab::INGEST_REJECTED_LISTED`]; beyond that only counted.
     pub rejected: Vec<RejectedLine>,
+    /// How many lines were refused in all (adminstats only).
+    #[serde(default)]
+    pub rejected_total: u64,
+    /// How many lines were refused for each reason, by its stable machine name (adminstats only).
+    #[serde(default)]
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 /// One refused line of an ingestion batch.

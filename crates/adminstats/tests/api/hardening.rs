@@ -140,3 +140,58 @@ async fn a_full_disk_refuses_writes_with_503_and_recovers_by_itself() {
     assert!(app.token("cli_eng", "secret-eng").await.starts_with("t-"));
     app.stop().await;
 }
+
+/// The refused lines are listed up to a bound and counted by reason beyond it.
+#[tokio::test]
+async fn refused_lines_are_listed_up_to_a_bound_and_counted_by_reason() {
+    let app = spawn_app().await;
+    let mut lines: Vec<String> = (0..2_500).map(|_| "x".to_owned()).collect();
+    lines.push(event("ok", "im.active", 1, "2026-11-20T10:00:00+08:00", ""));
+    lines.extend((0..10).map(|i| event(&format!("u{i}"), "im.active", 77, "2026-11-20T10:00:00+08:00", "")));
+    let (s, v) = app.ingest(INGEST_CN, &lines.join("\n")).await;
+    assert_eq!(s, 200);
+    let d = &v["data"];
+    assert_eq!(d["accepted"], 1);
+    assert_eq!(d["rejected"].as_array().unwrap().len(), 1_000);
+    assert_eq!(d["rejected"][999]["line"], 1_000, "the first thousand, in line order");
+    assert_eq!(d["rejected_total"], 2_510);
+    assert_eq!(d["rejected_by_reason"], serde_json::json!({"not_json_object": 2_500, "unknown_user": 10}));
+}
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A small gzip body of millions of one-byte lines used to cost a reply of one entry per line and
+/// gigabytes of memory. Now the reply is small and the server's memory stays a small multiple of
+/// the body limit.
+#[tokio::test]
+async fn a_body_of_millions_of_bad_lines_costs_a_small_multiple_of_its_limit() {
+    const LIMIT: usize = 8 * 1024 * 1024;
+    let mut p = Process::spawn_with(&directory(), &["--now", NOW, "--max-body-bytes", &LIMIT.to_string()]);
+    let before = peak_rss_kib(p.child.id());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&b"x\n".repeat(LIMIT / 2)).unwrap();
+    let body = gz.finish().unwrap();
+    assert!(body.len() < 64 * 1024, "a small body: {} bytes", body.len());
+    let r = p
+        .http
+        .post(p.url(adminstats_wire::INGEST_PATH))
+        .bearer_auth(INGEST_CN)
+        .header("Content-Encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply = r.bytes().await.unwrap();
+    assert!(reply.len() < 200 * 1024, "the reply is bounded: {} bytes", reply.len());
+    let v: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(v["data"]["rejected_total"], LIMIT / 2);
+    let grown_mib = (peak_rss_kib(p.child.id()) - before) / 1024;
+    assert!(grown_mib < 4 * (LIMIT as u64 >> 20), "peak memory grew {grown_mib} MiB for an 8 MiB body");
+    p.stop();
+}

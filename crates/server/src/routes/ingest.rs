@@ -3,6 +3,7 @@
 //! Lines are judged one by one; the good ones go to the store in one durable append, and only then
 //! is the reply sent.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use axum::body::Body;
@@ -15,6 +16,7 @@ use adminstats_core::DayTotals;
 
 use crate::query::depts::row_meta;
 use adminstats_store::NewEvent;
+use adminstats_wire::vocab::INGEST_REJECTED_LISTED;
 use adminstats_wire::{Envelope, IngestReply, RejectedLine};
 
 use crate::auth::{bearer, secrets_match};
@@ -51,7 +53,7 @@ pub async fn ingest(
     let raw = super::read_body(body, limit).await?;
     let st = state.clone();
     let reply = tokio::task::spawn_blocking(move || -> Result<IngestReply, ApiError> {
-        let text = decode_body(&raw, gzip, limit)?;
+        let text = decode_body(raw, gzip, limit)?;
         ingest_text(&st, &directory, &tenant_key, &text)
     })
     .await
@@ -59,17 +61,23 @@ pub async fn ingest(
     tracing::info!(
         accepted = reply.accepted,
         duplicates = reply.duplicates,
-        rejected = reply.rejected.len(),
+        rejected = reply.rejected_total,
         "ingested"
     );
     Ok(json(StatusCode::OK, &Envelope::success(reply)))
 }
 
-/// Gunzips (within the limit) and checks UTF-8.
-fn decode_body(raw: &[u8], gzip: bool, limit: usize) -> Result<String, ApiError> {
+/// Events are appended in chunks of at most this many, so that a request's memory stays a small
+/// multiple of its body. Each chunk is durable before the next is judged; a failure part-way refuses
+/// the request, and its retry counts the chunks already stored as duplicates (event ids are kept
+/// forever), so nothing is counted twice.
+const APPEND_CHUNK: usize = 16_384;
+
+/// Gunzips (within the limit) and checks UTF-8, without copying a plain body.
+fn decode_body(raw: bytes::Bytes, gzip: bool, limit: usize) -> Result<String, ApiError> {
     let bytes = if gzip {
         let mut out = Vec::new();
-        let mut dec = flate2::read::MultiGzDecoder::new(raw).take(limit as u64 + 1);
+        let mut dec = flate2::read::MultiGzDecoder::new(&raw[..]).take(limit as u64 + 1);
         dec.read_to_end(&mut out)
             .map_err(|e| ApiError::BadBody(format!("the body is not valid gzip: {e}")))?;
         if out.len() > limit {
@@ -77,7 +85,7 @@ fn decode_body(raw: &[u8], gzip: bool, limit: usize) -> Result<String, ApiError>
         }
         out
     } else {
-        raw.to_vec()
+        Vec::from(raw)
     };
     String::from_utf8(bytes).map_err(|e| {
         ApiError::BadBody(format!(
@@ -85,6 +93,24 @@ fn decode_body(raw: &[u8], gzip: bool, limit: usize) -> Result<String, ApiError>
             e.utf8_error().valid_up_to()
         ))
     })
+}
+
+/// The refused lines of a batch: the first [`INGEST_REJECTED_LISTED`] listed, all counted by reason.
+#[derive(Default)]
+struct Refusals {
+    listed: Vec<RejectedLine>,
+    total: u64,
+    by_reason: BTreeMap<String, u64>,
+}
+
+impl Refusals {
+    fn push(&mut self, line: u64, reason: &Rejection) {
+        self.total += 1;
+        *self.by_reason.entry(reason.code().to_owned()).or_default() += 1;
+        if self.listed.len() < INGEST_REJECTED_LISTED {
+            self.listed.push(RejectedLine { line, reason: reason.to_string() });
+        }
+    }
 }
 
 /// Judges every line of `text` for `tenant_key` and appends the good ones durably.
@@ -99,7 +125,22 @@ fn ingest_text(
     let mut events = Vec::new();
     // The line number of each event (the store refuses by index).
     let mut lines = Vec::new();
-    let mut rejected = Vec::new();
+    let mut refused = Refusals::default();
+    let mut reply = IngestReply::default();
+    // Refusals by the store come back per chunk, after the lines the parser refused; both are
+    // merged in line order when listed.
+    let mut by_store: Vec<(u64, Rejection)> = Vec::new();
+    let mut append = |events: &mut Vec<NewEvent>, lines: &mut Vec<u64>, reply: &mut IngestReply| {
+        if events.is_empty() {
+            return Ok::<_, ApiError>(());
+        }
+        let outcome = state.store.append_events(tenant_key, tenant.dept_basis(), std::mem::take(events))?;
+        reply.accepted += outcome.accepted;
+        reply.duplicates += outcome.duplicates;
+        by_store.extend(outcome.refused.into_iter().map(|(i, why)| (lines[i], why)));
+        lines.clear();
+        Ok(())
+    };
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
@@ -107,8 +148,7 @@ fn ingest_text(
         }
         let n = i as u64 + 1;
         if line.len() > MAX_LINE_BYTES {
-            let reason = Rejection::LineTooLong { max_bytes: MAX_LINE_BYTES };
-            rejected.push(RejectedLine { line: n, reason: reason.to_string() });
+            refused.push(n, &Rejection::LineTooLong { max_bytes: MAX_LINE_BYTES });
             continue;
         }
         match parse_line(line, tenant, now) {
@@ -122,24 +162,46 @@ fn ingest_text(
                     event_id: e.event_id,
                 });
                 lines.push(n);
+                if events.len() == APPEND_CHUNK {
+                    append(&mut events, &mut lines, &mut reply)?;
+                }
             }
             // The wire carries the reason's text; its `code()` is for counting.
-            Err(reason) => rejected.push(RejectedLine { line: n, reason: reason.to_string() }),
+            Err(reason) => refused.push(n, &reason),
         }
     }
-    let outcome = if events.is_empty() {
-        Default::default()
-    } else {
-        state.store.append_events(tenant_key, tenant.dept_basis(), events)?
-    };
-    if !outcome.refused.is_empty() {
-        rejected.extend(
-            outcome
-                .refused
-                .iter()
-                .map(|(i, reason)| RejectedLine { line: lines[*i], reason: reason.to_string() }),
-        );
-        rejected.sort_by_key(|r| r.line);
+    append(&mut events, &mut lines, &mut reply)?;
+    if !by_store.is_empty() {
+        // Rare (a day past its limit): merged into line order, within the listing bound.
+        let mut all = Refusals::default();
+        let mut parsed = std::mem::take(&mut refused.listed).into_iter().peekable();
+        let mut stored = by_store.into_iter().peekable();
+        let listed_total = refused.total;
+        loop {
+            let take_stored = match (parsed.peek(), stored.peek()) {
+                (None, None) => break,
+                (Some(p), Some((n, _))) => *n < p.line,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            if take_stored {
+                let (n, why) = stored.next().expect("peeked");
+                all.push(n, &why);
+            } else {
+                let p = parsed.next().expect("peeked");
+                if all.listed.len() < INGEST_REJECTED_LISTED {
+                    all.listed.push(p);
+                }
+            }
+        }
+        refused.listed = all.listed;
+        refused.total = listed_total + all.total;
+        for (code, n) in all.by_reason {
+            *refused.by_reason.entry(code).or_default() += n;
+        }
     }
-    Ok(IngestReply { accepted: outcome.accepted, duplicates: outcome.duplicates, rejected })
+    reply.rejected = refused.listed;
+    reply.rejected_total = refused.total;
+    reply.rejected_by_reason = refused.by_reason;
+    Ok(reply)
 }
