@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser as _;
+
 use adminstats_core::calendar::parse_rfc3339_ms;
 use adminstats_core::Geo;
 use adminstats_server::{AppState, Config, Server};
@@ -41,6 +43,21 @@ pub struct ServeArgs {
     /// Largest ingestion body in bytes, after decompression (larger bodies get HTTP 413).
     #[arg(long, default_value_t = adminstats_server::config::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Bulk exports streaming at once, in all (more are answered 429).
+    #[arg(long, default_value_t = adminstats_server::config::DEFAULT_MAX_EXPORTS, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_exports: usize,
+    /// Bulk exports streaming at once per app (more are answered 429).
+    #[arg(long, default_value_t = adminstats_server::config::DEFAULT_MAX_EXPORTS_PER_APP, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_exports_per_app: usize,
+    /// Connections served at once (lowered to fit under the open-files limit); more wait to be accepted.
+    #[arg(long, default_value_t = adminstats_server::config::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(16..).map(|n| n as usize))]
+    pub max_connections: usize,
+    /// Seconds a request body may take to arrive whole (HTTP 408 after).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a response stream may wait for its client to take anything before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -71,6 +88,11 @@ impl ServeArgs {
             user_stats_rate_limit: self.user_stats_rate_limit,
             dept_stats_rate_limit: self.dept_stats_rate_limit,
             max_body_bytes: self.max_body_bytes,
+            max_exports: self.max_exports,
+            max_exports_per_app: self.max_exports_per_app,
+            max_connections: self.max_connections,
+            body_timeout: std::time::Duration::from_secs(self.body_timeout),
+            write_timeout: std::time::Duration::from_secs(self.write_timeout),
             ..Config::new(self.directory.clone(), self.data.clone())
         }
     }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use adminstats_core::Geo;
 
@@ -10,6 +11,18 @@ use adminstats_core::Geo;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Lines longer than this are rejected lines.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Bulk exports streaming at once, in all and per app (more are answered 429).
+pub const DEFAULT_MAX_EXPORTS: usize = 16;
+pub const DEFAULT_MAX_EXPORTS_PER_APP: usize = 2;
+/// A response stream whose client takes nothing for this long is closed.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request body must arrive whole within this long (nginx's `client_body_timeout` is 60 s between
+/// reads; ours bounds the whole body).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; more wait in the kernel's accept queue. Lowered at start to leave
+/// room under the open-files limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// How a server runs.
 #[derive(Clone)]
@@ -34,6 +47,16 @@ pub struct Config {
     pub dept_stats_rate_limit: u32,
     /// Largest accepted ingestion body, after decompression.
     pub max_body_bytes: usize,
+    /// Bulk exports streaming at once, in all.
+    pub max_exports: usize,
+    /// Bulk exports streaming at once per app.
+    pub max_exports_per_app: usize,
+    /// A response stream whose client takes nothing for this long is closed.
+    pub write_timeout: Duration,
+    /// A request body must arrive whole within this long (HTTP 408 otherwise).
+    pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -50,6 +73,11 @@ impl Config {
             user_stats_rate_limit: 20,
             dept_stats_rate_limit: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_exports: DEFAULT_MAX_EXPORTS,
+            max_exports_per_app: DEFAULT_MAX_EXPORTS_PER_APP,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -67,6 +95,11 @@ impl fmt::Debug for Config {
             .field("user_stats_rate_limit", &self.user_stats_rate_limit)
             .field("dept_stats_rate_limit", &self.dept_stats_rate_limit)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_exports", &self.max_exports)
+            .field("max_exports_per_app", &self.max_exports_per_app)
+            .field("write_timeout", &self.write_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }

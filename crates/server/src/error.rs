@@ -19,6 +19,15 @@ pub enum ApiError {
     ScopeRequired(&'static str),
     #[error("request trigger frequency limit: at most {limit} requests per second per app")]
     RateLimited { limit: u32, reset_secs: u64 },
+    /// Too many bulk exports stream at once.
+    #[error(
+        "too many exports at once: at most {per_app} per app and {total} in all stream at a time; \
+         retry when one has finished (see Retry-After)"
+    )]
+    ExportsBusy { per_app: usize, total: usize },
+    /// The request body did not arrive in time.
+    #[error("the request body did not arrive within {0} seconds; send it whole and promptly")]
+    BodyTimeout(u64),
     /// A query parameter breaks a rule (HTTP 500, as Lark documents).
     #[error("{0}")]
     Param(String),
@@ -78,6 +87,8 @@ impl ApiError {
             ApiError::InvalidToken => (StatusCode::BAD_REQUEST, codes::INVALID_TOKEN),
             ApiError::ScopeRequired(_) => (StatusCode::BAD_REQUEST, codes::SCOPE_REQUIRED),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::ExportsBusy { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, codes::BODY_TIMEOUT),
             ApiError::Param(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::PARAM_INVALID),
             ApiError::NoPermission(_) => (StatusCode::BAD_REQUEST, codes::NO_PERMISSION),
             ApiError::DeptNoPermission(_) => (StatusCode::BAD_REQUEST, codes::NO_DEPT_PERMISSION),
@@ -133,7 +144,7 @@ impl IntoResponse for ApiError {
             h.insert("x-ogw-ratelimit-limit", HeaderValue::from(*limit));
             h.insert("x-ogw-ratelimit-reset", HeaderValue::from(*reset_secs));
         }
-        if let ApiError::StoreUnwritable(_) | ApiError::Unhealthy(_) = &self {
+        if let ApiError::StoreUnwritable(_) | ApiError::Unhealthy(_) | ApiError::ExportsBusy { .. } = &self {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         let msg = match &self {

@@ -127,18 +127,33 @@ impl Server {
         });
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        let slots = Arc::new(tokio::sync::Semaphore::new(connection_limit(self.state.config.max_connections)));
+        let mut backoff = AcceptBackoff::default();
         loop {
+            // A connection slot first: beyond the limit, connections wait in the kernel's queue
+            // instead of taking descriptors the server needs to answer the ones it has.
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                () = &mut shutdown => break,
+            };
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let stream = match accepted {
-                        Ok((s, _)) => s,
+                        Ok((s, _)) => {
+                            backoff.reset();
+                            s
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            tokio::time::sleep(backoff.failed(&e)).await;
                             continue;
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    // A client that takes nothing for the write timeout loses its connection (a
+                    // stalled reader holds no slot, memory or work for longer).
+                    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+                    stream.set_write_timeout(Some(self.state.config.write_timeout));
+                    let stream = Box::pin(stream);
                     let conn = hyper::server::conn::http1::Builder::new()
                         .title_case_headers(true)
                         .timer(TokioTimer::new())
@@ -149,6 +164,7 @@ impl Server {
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 () = &mut shutdown => break,
@@ -167,5 +183,55 @@ impl Server {
             Ok(Err(e)) => tracing::error!(error = %e, "store flush failed"),
             Err(e) => tracing::error!(error = %e, "store flush task failed"),
         }
+    }
+}
+
+/// Descriptors kept free of connections: the store's files, its readers, the directory file, logs.
+const RESERVED_FDS: u64 = 128;
+
+/// Raises the open-files limit to its hard limit and returns how many connections fit under it
+/// (at most `wanted`).
+fn connection_limit(wanted: usize) -> usize {
+    let fds = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-files limit; assuming 1024");
+            1024
+        }
+    };
+    let fit = usize::try_from(fds.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX).max(16);
+    let limit = wanted.min(fit);
+    if limit < wanted {
+        tracing::warn!(open_files = fds, connections = limit, "the open-files limit caps the connections served at once");
+    }
+    tracing::info!(open_files = fds, connections = limit, "connection limit");
+    limit
+}
+
+/// How long the accept loop waits after a failed accept: from 10 ms doubling to 1 s, so that a
+/// descriptor shortage neither spins nor floods the log (one warning per second at most).
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Duration,
+    failures: u64,
+    last_warning: Option<std::time::Instant>,
+}
+
+impl AcceptBackoff {
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        self.failures += 1;
+        self.delay = (self.delay * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        if self.last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            tracing::warn!(error = %e, failures = self.failures, retry_in_ms = self.delay.as_millis() as u64, "accept failed");
+            self.last_warning = Some(std::time::Instant::now());
+        }
+        self.delay
+    }
+
+    fn reset(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "accepting again");
+        }
+        *self = AcceptBackoff::default();
     }
 }

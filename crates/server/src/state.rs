@@ -36,6 +36,8 @@ pub struct Inner {
     pub access: crate::logid::AccessCounts,
     /// The directory-derived department numbers, per department set (admin_dept_stats).
     pub directory_days: crate::query::depts::DirectoryDaysCache,
+    /// Bulk exports streaming now.
+    pub exports: Arc<ExportSlots>,
 }
 
 impl Deref for AppState {
@@ -69,6 +71,7 @@ impl AppState {
             dept_rebuild: Mutex::new(()),
             access: Default::default(),
             directory_days: Default::default(),
+            exports: Default::default(),
         }))
     }
 
@@ -171,5 +174,54 @@ mod tests {
         assert!(l.check("b", "x", 20, 1_100).is_ok(), "per app");
         assert!(l.check("a", "y", 20, 1_100).is_ok(), "per API");
         assert!(l.check("a", "x", 20, 1_900).is_ok(), "the first request left the window");
+    }
+}
+
+/// Bulk exports streaming now, in all and per app: each holds an [`ExportSlot`] while it streams.
+#[derive(Debug, Default)]
+pub struct ExportSlots(Mutex<(usize, HashMap<String, usize>)>);
+
+/// One export's place among [`ExportSlots`], given back when dropped (the stream ended, failed or
+/// was abandoned).
+#[derive(Debug)]
+pub struct ExportSlot {
+    slots: Arc<ExportSlots>,
+    app: String,
+}
+
+impl ExportSlots {
+    /// A slot for `app`, if it has fewer than `per_app` exports streaming and all apps fewer than `total`.
+    ///
+    /// # Errors
+    /// [`ApiError::ExportsBusy`] beyond either cap.
+    pub fn take(self: &Arc<Self>, app: &str, total: usize, per_app: usize) -> Result<ExportSlot, ApiError> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (all, by_app) = &mut *g;
+        let mine = by_app.get(app).copied().unwrap_or(0);
+        if mine >= per_app || *all >= total {
+            return Err(ApiError::ExportsBusy { per_app, total });
+        }
+        *all += 1;
+        *by_app.entry(app.to_owned()).or_default() += 1;
+        Ok(ExportSlot { slots: self.clone(), app: app.to_owned() })
+    }
+
+    /// Exports streaming now.
+    pub fn in_flight(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut g = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (all, by_app) = &mut *g;
+        *all -= 1;
+        if let Some(n) = by_app.get_mut(&self.app) {
+            *n -= 1;
+            if *n == 0 {
+                by_app.remove(&self.app);
+            }
+        }
     }
 }

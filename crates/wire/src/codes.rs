@@ -41,5 +41,7 @@ pub const PEER_UNAVAILABLE: i64 = 1080001;
 pub const STORE_UNWRITABLE: i64 = 1090001;
 /// `/healthz`: the server cannot serve now (its worker threads are all busy) (HTTP 503).
 pub const UNHEALTHY: i64 = 1090002;
+/// The request body did not arrive within the server's body timeout (HTTP 408).
+pub const BODY_TIMEOUT: i64 = 1090003;
 /// Operator API: the directory file was refused.
 pub const ADMIN_DIRECTORY_INVALID: i64 = 1070001;

@@ -195,3 +195,115 @@ async fn a_body_of_millions_of_bad_lines_costs_a_small_multiple_of_its_limit() {
     assert!(grown_mib < 4 * (LIMIT as u64 >> 20), "peak memory grew {grown_mib} MiB for an 8 MiB body");
     p.stop();
 }
+
+/// `directory()` with 300 more users in `acme`, every one with a row on every day since 2024: an
+/// export of its history is a few hundred megabytes, far more than any socket buffers.
+fn big_directory() -> Value {
+    let mut d = directory();
+    let users = d["tenants"][0]["users"].as_array_mut().unwrap();
+    for n in 1000..1300 {
+        users.push(serde_json::json!({
+            "open_id": oid(n), "union_id": uid(n), "user_id": format!("e{n}"), "name": format!("User {n}"),
+            "department_id": "0", "create_time": "2024-01-01T09:00:00+08:00",
+            "register_time": "2024-01-01T09:00:00+08:00", "leave_time": null}));
+    }
+    d
+}
+
+const WHOLE_HISTORY: &str = "start_date=0000-01-01&end_date=9999-12-31";
+
+/// Sends an export request on a raw connection and reads only the status line.
+async fn open_export(app: &TestApp, token: &str) -> (tokio::net::TcpStream, u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.strip_prefix("http://").unwrap().to_owned();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {}?{WHOLE_HISTORY} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n",
+        adminstats_wire::USER_STATS_EXPORT_PATH
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).await.unwrap();
+    let status = std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap();
+    (s, status)
+}
+
+async fn wait_until(what: &str, within: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !ok() {
+        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Clients that open exports and read nothing cost no thread and stall no one: beyond two per app
+/// they get 429, another tenant's listings and `/healthz` go on, the write timeout closes the
+/// stalled ones, and a client that hangs up stops its export's work at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_clients_that_never_read_stall_no_one() {
+    let app = TestApp::builder()
+        .directory(big_directory())
+        .config(|c| {
+            c.write_timeout = std::time::Duration::from_secs(2);
+            c.user_stats_rate_limit = 1000;
+        })
+        .spawn()
+        .await;
+    let token = app.token("cli_full", "secret-full").await;
+    let mut stalled = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let (s, status) = open_export(&app, &token).await;
+        statuses.push(status);
+        stalled.push(s);
+    }
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 18, "{statuses:?}");
+    assert_eq!(app.state.exports.in_flight(), 2);
+    let (s, h, v) = app.get(&token, adminstats_wire::USER_STATS_EXPORT_PATH, WHOLE_HISTORY).await;
+    assert_eq!((s, v["code"].as_i64()), (429, Some(99991400)), "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("exports at once"), "{v}");
+    assert_eq!(h["retry-after"], "5");
+
+    // Another tenant is served all the while; so is /healthz.
+    let sg = app.token("cli_sg", "secret-sg").await;
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..50 {
+        let t = std::time::Instant::now();
+        let (s, _, v) = app.stats(&sg, "start_date=2026-11-01&end_date=2026-11-20&page_size=60").await;
+        assert_eq!(s, 200, "{v}");
+        slowest = slowest.max(t.elapsed());
+    }
+    eprintln!("slowest listing of another tenant beside stalled exports: {slowest:?}");
+    assert!(slowest < std::time::Duration::from_secs(1), "{slowest:?}");
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+
+    // The write timeout closes the stalled streams and gives their slots back.
+    let exports = app.state.exports.clone();
+    wait_until("the stalled exports are closed", std::time::Duration::from_secs(10), || exports.in_flight() == 0).await;
+    drop(stalled);
+
+    // A client that hangs up right after the headers: its export stops within a second.
+    let (s, status) = open_export(&app, &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.state.exports.in_flight(), 1);
+    drop(s);
+    wait_until("the abandoned export stops", std::time::Duration::from_secs(1), || exports.in_flight() == 0).await;
+}
+
+/// A body that never comes is answered 408 in the envelope after the body timeout.
+#[tokio::test]
+async fn a_body_that_never_comes_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::builder().config(|c| c.body_timeout = std::time::Duration::from_secs(1)).spawn().await;
+    let addr = app.base.strip_prefix("http://").unwrap().to_owned();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{", adminstats_wire::TOKEN_PATH);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut reply)).await.unwrap().unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], 1090003, "{body}");
+}

@@ -233,30 +233,22 @@ impl UserQuery {
         UserCursor::read(&state.page_key, &self.fingerprint, token)
     }
 
-    /// Every row, in listing order, handed to `emit` batch by batch; stops early (returning
-    /// `Ok(None)`) when `emit` returns `false`. Returns the number of rows.
+    /// The next [`STREAM_BATCH`] rows after `after`, in listing order, and the cursor after them
+    /// when more may follow (`None` at the end).
     ///
     /// # Errors
     /// The store failed.
-    pub fn stream(
+    pub fn batch(
         &self,
         state: &AppState,
-        mut emit: impl FnMut(&[UserStatItem]) -> bool,
-    ) -> Result<Option<u64>, ApiError> {
-        let mut after: Option<UserCursor> = None;
-        let mut rows = 0u64;
-        loop {
-            let keys = self.keys_after(after.as_ref(), STREAM_BATCH);
-            let Some(&last) = keys.last() else { return Ok(Some(rows)) };
-            let items = self.items(state, &keys)?;
-            rows += items.len() as u64;
-            if !emit(&items) {
-                return Ok(None);
-            }
-            if keys.len() < STREAM_BATCH {
-                return Ok(Some(rows));
-            }
-            after = Some(self.cursor_of(last));
-        }
+        after: Option<&UserCursor>,
+    ) -> Result<(Vec<UserStatItem>, Option<UserCursor>), ApiError> {
+        let keys = self.keys_after(after, STREAM_BATCH);
+        let items = self.items(state, &keys)?;
+        let next = match keys.last() {
+            Some(&last) if keys.len() == STREAM_BATCH => Some(self.cursor_of(last)),
+            _ => None,
+        };
+        Ok((items, next))
     }
 }

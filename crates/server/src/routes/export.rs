@@ -4,11 +4,19 @@
 //! Same auth, scope and filters as the listing (the same [`UserQuery`]); no page size, no page
 //! token, no 31-day limit. The last line is a trailer `{"done":true,"rows":N}`: a stream without
 //! it was cut short.
+//!
+//! A stream costs no thread while it waits for its client: each batch of rows is read and
+//! rendered on a blocking thread, then handed to the connection asynchronously. At most
+//! `max_exports_per_app` (and `max_exports` in all) stream at once; a client that takes nothing
+//! for `write_timeout` is dropped; and a client that leaves stops the work within one batch.
+
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use tokio::sync::mpsc;
 
 use adminstats_wire::UserStatsQuery;
 
@@ -16,10 +24,10 @@ use crate::auth::gateway;
 use crate::logid::with_content_type;
 use crate::query::users::Endpoint;
 use crate::query::{parse_query_string, Routed, UserQuery};
-use crate::state::AppState;
+use crate::state::{AppState, ExportSlot};
 use crate::ApiError;
 
-/// Bytes buffered before a chunk is sent.
+/// Bytes rendered before a chunk is handed to the connection.
 const CHUNK: usize = 256 * 1024;
 
 /// The handler.
@@ -38,6 +46,7 @@ pub async fn stream(
             )));
         }
     }
+    let app_id = caller.app().app_id.clone();
     let query = match UserQuery::parse(&state, caller, &q, Endpoint::Export)? {
         Routed::Local(query) => query,
         Routed::Peer { url, .. } => {
@@ -46,17 +55,10 @@ pub async fn stream(
             )))
         }
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-    let st = state.clone();
+    let slot = state.exports.take(&app_id, state.config.max_exports, state.config.max_exports_per_app)?;
+    let (tx, rx) = mpsc::channel::<Bytes>(1);
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _g = span.enter();
-        match write_rows(&st, &query, &tx) {
-            Ok(Some(rows)) => tracing::info!(rows, "export streamed"),
-            Ok(None) => tracing::info!("export stopped: the client went away"),
-            Err(e) => tracing::warn!(error = %e, "export stopped before the end"),
-        }
-    });
+    tokio::spawn(tracing::Instrument::instrument(write_rows(state, Arc::new(query), tx, slot), span));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
     }));
@@ -67,25 +69,76 @@ pub async fn stream(
     Ok(with_content_type(resp, "application/x-ndjson"))
 }
 
-/// Writes every row of the query into `tx`, then the trailer. Returns the row count, or `None`
-/// when the client went away first.
-fn write_rows(
-    state: &AppState,
-    query: &UserQuery,
-    tx: &tokio::sync::mpsc::Sender<Bytes>,
-) -> Result<Option<u64>, ApiError> {
-    let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
-    let send = |buf: &mut Vec<u8>| tx.blocking_send(Bytes::from(std::mem::take(buf))).is_ok();
-    let rows = query.stream(state, |items| {
-        for item in items {
-            if serde_json::to_writer(&mut buf, item).is_err() {
-                return false;
+/// How a stream ended.
+enum End {
+    Done(u64),
+    ClientLeft,
+    Stalled,
+    Failed(ApiError),
+}
+
+/// Streams every row of the query into `tx`, then the trailer, and logs how it ended. The slot is
+/// held until then.
+async fn write_rows(state: AppState, query: Arc<UserQuery>, tx: mpsc::Sender<Bytes>, slot: ExportSlot) {
+    let timeout = state.config.write_timeout;
+    let end = async {
+        let mut after = None;
+        let mut rows = 0u64;
+        loop {
+            let (st, q) = (state.clone(), query.clone());
+            let batch = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+                let (items, next) = q.batch(&st, after.as_ref())?;
+                let mut chunks = Vec::new();
+                let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+                for item in &items {
+                    serde_json::to_writer(&mut buf, item).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    buf.push(b'\n');
+                    if buf.len() >= CHUNK {
+                        chunks.push(Bytes::from(std::mem::take(&mut buf)));
+                    }
+                }
+                Ok((chunks, buf, items.len() as u64, next))
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("export task: {e}")));
+            let (mut chunks, mut rest, n, next) = match batch {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) | Err(e) => return End::Failed(e),
+            };
+            rows += n;
+            if next.is_none() {
+                rest.extend_from_slice(format!("{{\"done\":true,\"rows\":{rows}}}\n").as_bytes());
             }
-            buf.push(b'\n');
+            if !rest.is_empty() {
+                chunks.push(Bytes::from(rest));
+            }
+            for chunk in chunks {
+                match tokio::time::timeout(timeout, tx.send(chunk)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return End::ClientLeft,
+                    Err(_) => return End::Stalled,
+                }
+            }
+            match next {
+                Some(c) => after = Some(c),
+                None => return End::Done(rows),
+            }
         }
-        buf.len() < CHUNK || send(&mut buf)
-    })?;
-    let Some(rows) = rows else { return Ok(None) };
-    buf.extend_from_slice(format!("{{\"done\":true,\"rows\":{rows}}}\n").as_bytes());
-    Ok(send(&mut buf).then_some(rows))
+    };
+    // A client that leaves is noticed at the next chunk; one that hangs up while we wait for it,
+    // at once.
+    let end = tokio::select! {
+        end = end => end,
+        () = tx.closed() => End::ClientLeft,
+    };
+    drop(slot);
+    match end {
+        End::Done(rows) => tracing::info!(rows, "export streamed"),
+        End::ClientLeft => tracing::info!("export stopped: the client went away"),
+        End::Stalled => tracing::warn!(
+            timeout_secs = timeout.as_secs_f64(),
+            "export stopped: the client took nothing for the write timeout"
+        ),
+        End::Failed(e) => tracing::warn!(error = %e, "export stopped before the end"),
+    }
 }

@@ -50,7 +50,7 @@ pub async fn ingest(
         }
     };
     let limit = state.config.max_body_bytes;
-    let raw = super::read_body(body, limit).await?;
+    let raw = super::read_body(&state, body, limit).await?;
     let st = state.clone();
     let reply = tokio::task::spawn_blocking(move || -> Result<IngestReply, ApiError> {
         let text = decode_body(raw, gzip, limit)?;

@@ -65,12 +65,17 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// Reads a request body up to `limit` bytes.
+/// Reads a request body up to `limit` bytes, within the server's body timeout.
 ///
 /// # Errors
-/// [`ApiError::TooLarge`] above the limit, [`ApiError::BadBody`] when the connection fails.
-pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// [`ApiError::TooLarge`] above the limit, [`ApiError::BodyTimeout`] when it does not arrive in
+/// time, [`ApiError::BadBody`] when the connection fails.
+pub async fn read_body(state: &AppState, body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let deadline = state.config.body_timeout;
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(deadline.as_secs()))?;
+    read.map_err(|e| {
         let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(s) = src {
             if s.is::<http_body_util::LengthLimitError>() {

@@ -17,7 +17,7 @@ const TOKEN_BODY_LIMIT: usize = 64 * 1024;
 
 /// Issues (or hands out again) a tenant access token. Accepts JSON with or without a content type.
 pub async fn issue(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let bytes = super::read_body(body, TOKEN_BODY_LIMIT).await.map_err(|e| match e {
+    let bytes = super::read_body(&state, body, TOKEN_BODY_LIMIT).await.map_err(|e| match e {
         ApiError::TooLarge(_) => ApiError::TokenParam(format!(
             "the body is larger than {TOKEN_BODY_LIMIT} bytes; send only {{\"app_id\":…,\"app_secret\":…}}"
         )),
