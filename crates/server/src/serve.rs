@@ -127,7 +127,8 @@ impl Server {
         });
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
-        let slots = Arc::new(tokio::sync::Semaphore::new(connection_limit(self.state.config.max_connections)));
+        let slots =
+            Arc::new(tokio::sync::Semaphore::new(connection_limit(self.state.config.max_connections)));
         let mut backoff = AcceptBackoff::default();
         loop {
             // A connection slot first: beyond the limit, connections wait in the kernel's queue
@@ -202,7 +203,11 @@ fn connection_limit(wanted: usize) -> usize {
     let fit = usize::try_from(fds.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX).max(16);
     let limit = wanted.min(fit);
     if limit < wanted {
-        tracing::warn!(open_files = fds, connections = limit, "the open-files limit caps the connections served at once");
+        tracing::warn!(
+            open_files = fds,
+            connections = limit,
+            "the open-files limit caps the connections served at once"
+        );
     }
     tracing::info!(open_files = fds, connections = limit, "connection limit");
     limit

@@ -280,7 +280,10 @@ async fn export_clients_that_never_read_stall_no_one() {
 
     // The write timeout closes the stalled streams and gives their slots back.
     let exports = app.state.exports.clone();
-    wait_until("the stalled exports are closed", std::time::Duration::from_secs(10), || exports.in_flight() == 0).await;
+    wait_until("the stalled exports are closed", std::time::Duration::from_secs(10), || {
+        exports.in_flight() == 0
+    })
+    .await;
     drop(stalled);
 
     // A client that hangs up right after the headers: its export stops within a second.
@@ -288,7 +291,8 @@ async fn export_clients_that_never_read_stall_no_one() {
     assert_eq!(status, 200);
     assert_eq!(app.state.exports.in_flight(), 1);
     drop(s);
-    wait_until("the abandoned export stops", std::time::Duration::from_secs(1), || exports.in_flight() == 0).await;
+    wait_until("the abandoned export stops", std::time::Duration::from_secs(1), || exports.in_flight() == 0)
+        .await;
 }
 
 /// A body that never comes is answered 408 in the envelope after the body timeout.
@@ -298,12 +302,64 @@ async fn a_body_that_never_comes_gets_408() {
     let app = TestApp::builder().config(|c| c.body_timeout = std::time::Duration::from_secs(1)).spawn().await;
     let addr = app.base.strip_prefix("http://").unwrap().to_owned();
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{", adminstats_wire::TOKEN_PATH);
+    let req =
+        format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{", adminstats_wire::TOKEN_PATH);
     s.write_all(req.as_bytes()).await.unwrap();
     let mut reply = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut reply)).await.unwrap().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["code"], 1090003, "{body}");
+}
+
+/// More connections that announce a body and never send it than the process has descriptors: the
+/// server stays up, does not spin on failed accepts, answers each of them 408 in turn, and answers
+/// `/healthz` within the body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_descriptors_wait_their_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = Process::spawn_wrapped(
+        &["prlimit", "--nofile=256:256", "--"],
+        &directory(),
+        &["--now", NOW, "--body-timeout", "2"],
+    );
+    let addr = p.base.strip_prefix("http://").unwrap().to_owned();
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else { break };
+        let req = format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+            adminstats_wire::TOKEN_PATH
+        );
+        if s.write_all(req.as_bytes()).await.is_ok() {
+            held.push(s);
+        }
+    }
+    assert!(held.len() >= 500, "the kernel queued the connections: {}", held.len());
+    // /healthz on a new connection: served once earlier connections time out (2 s each round).
+    let t = std::time::Instant::now();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), p.http.get(p.url("/healthz")).send())
+        .await
+        .expect("healthz answers while the flood lasts")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eprintln!("/healthz answered after {:?} beside {} stalled bodies", t.elapsed(), held.len());
+    // Every stalled connection gets its 408 in the envelope, none is dropped unanswered.
+    let mut answered = 0;
+    for mut s in held {
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut reply)).await;
+        if String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408") {
+            answered += 1;
+        }
+    }
+    assert!(answered >= 500, "408s: {answered}");
+    let log = p.stderr_log();
+    let accept_warnings = log.lines().filter(|l| l.contains("accept failed")).count();
+    assert!(accept_warnings <= 20, "{accept_warnings} accept warnings");
+    assert!(log.contains("connection limit"), "{log}");
 }

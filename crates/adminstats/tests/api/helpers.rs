@@ -342,6 +342,8 @@ pub struct Process {
     pub tmp: tempfile::TempDir,
     pub child: Child,
     pub args: Vec<String>,
+    /// A command the binary runs under (`prlimit --nofile=…`), if any.
+    pub wrapper: Vec<String>,
 }
 
 impl Deref for Process {
@@ -362,7 +364,17 @@ impl Process {
             tmp,
             child: placeholder,
             args: args.iter().map(|s| s.to_string()).collect(),
+            wrapper: Vec::new(),
         };
+        p.start();
+        p
+    }
+
+    /// Like [`Process::spawn_with`], the binary run under `wrapper` (a command and its arguments).
+    pub fn spawn_wrapped(wrapper: &[&str], dir: &Value, args: &[&str]) -> Process {
+        let mut p = Process::spawn_with(dir, args);
+        p.kill9();
+        p.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
         p.start();
         p
     }
@@ -390,7 +402,15 @@ impl Process {
             .append(true)
             .open(self.tmp.path().join("stderr.log"))
             .unwrap();
-        let mut child = Command::new(bin())
+        let mut command = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--directory")
             .arg(self.directory_path())

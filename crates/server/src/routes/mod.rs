@@ -70,7 +70,11 @@ async fn method_not_allowed() -> ApiError {
 /// # Errors
 /// [`ApiError::TooLarge`] above the limit, [`ApiError::BodyTimeout`] when it does not arrive in
 /// time, [`ApiError::BadBody`] when the connection fails.
-pub async fn read_body(state: &AppState, body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub async fn read_body(
+    state: &AppState,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     let deadline = state.config.body_timeout;
     let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
         .await
