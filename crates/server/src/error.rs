@@ -70,6 +70,12 @@ pub enum ApiError {
     /// `/healthz`: the server cannot serve now.
     #[error("{0}")]
     Unhealthy(String),
+    /// The request target is longer than we serve.
+    #[error("the request URI is longer than {0} bytes; send fewer or shorter parameters")]
+    UriTooLong(usize),
+    /// The request headers are larger than we serve.
+    #[error("the request headers are larger than {0} bytes in all")]
+    HeadersTooLarge(usize),
     #[error("not found: no such endpoint")]
     NotFound,
     #[error("method not allowed on this endpoint")]
@@ -105,6 +111,10 @@ impl ApiError {
             ApiError::PeerUnavailable(_) => (StatusCode::BAD_GATEWAY, codes::PEER_UNAVAILABLE),
             ApiError::StoreUnwritable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE_UNWRITABLE),
             ApiError::Unhealthy(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNHEALTHY),
+            ApiError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, codes::URI_TOO_LONG),
+            ApiError::HeadersTooLarge(_) => {
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, codes::HEADERS_TOO_LARGE)
+            }
             ApiError::NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),

@@ -62,6 +62,23 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 }
 
 /// The middleware: log id, span, error body, access log line.
+/// The longest request target served (path and query); longer ones get 414 in the envelope.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+/// The most header bytes (names and values) served; more get 431 in the envelope.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// A request whose target or headers are larger than we serve, answered here in the envelope.
+/// (Beyond the HTTP library's own bounds, a 64 KiB target or about 400 KiB of headers, it answers
+/// itself, with an empty body: README, "Limits".)
+fn oversized(req: &Request) -> Option<crate::ApiError> {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Some(crate::ApiError::UriTooLong(MAX_URI_BYTES));
+    }
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    (headers > MAX_HEADER_BYTES).then_some(crate::ApiError::HeadersTooLarge(MAX_HEADER_BYTES))
+}
+
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let log_id = new_log_id(state.wall.now_ms());
     req.extensions_mut().insert(LogId(log_id.clone()));
@@ -74,7 +91,10 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         app = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = match oversized(&req) {
+        Some(refusal) => refusal.into_response(),
+        None => next.run(req).instrument(span.clone()).await,
+    };
     let mut internal = false;
     if let Some(err) = resp.extensions_mut().remove::<ErrorBody>() {
         if let Some(cause) = &err.cause {

@@ -27,6 +27,10 @@ pub const NO_DEPT_PERMISSION: i64 = 1051003;
 pub const NOT_FOUND: i64 = 404;
 /// A method the path does not take.
 pub const METHOD_NOT_ALLOWED: i64 = 405;
+/// The request URI is longer than the server serves (HTTP 414).
+pub const URI_TOO_LONG: i64 = 414;
+/// The request headers are larger than the server serves (HTTP 431).
+pub const HEADERS_TOO_LARGE: i64 = 431;
 /// An unexpected server failure (details in the server log under the log id).
 pub const INTERNAL: i64 = 500;
 /// Ingestion: the body cannot be decoded (bad gzip, not UTF-8).

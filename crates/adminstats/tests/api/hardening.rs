@@ -363,3 +363,26 @@ async fn connections_beyond_the_descriptors_wait_their_turn() {
     assert!(accept_warnings <= 20, "{accept_warnings} accept warnings");
     assert!(log.contains("connection limit"), "{log}");
 }
+
+/// A long URI and large headers are answered in the envelope, with the log id, not with the HTTP
+/// library's empty bodies.
+#[tokio::test]
+async fn oversized_requests_are_answered_in_the_envelope() {
+    let app = spawn_app().await;
+    let long = format!("/open-apis/admin/v1/admin_user_stats?{RANGE}&x={}", "a".repeat(20_000));
+    let r = app.http.get(app.url(&long)).send().await.unwrap();
+    assert_eq!(r.status(), 414);
+    assert!(r.headers().contains_key("x-tt-logid"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], 414, "{v}");
+    assert!(v["error"]["log_id"].is_string());
+    let mut req = app.http.get(app.url("/healthz"));
+    for i in 0..10 {
+        req = req.header(format!("x-big-{i}"), "b".repeat(10_000));
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], 431, "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("headers"), "{v}");
+}
