@@ -10,7 +10,7 @@
 //!    connections of a minimal HTTP/1.1 client (wrk's workload, issue 8): pages/s, p50, p99;
 //! 7. asks `admin_dept_stats` for the root department's whole subtree, 20 days a page, with and
 //!    without product versions, from two clients: p50 and p99 per page (issue 8);
-//! 8. reads the server's peak RSS (`VmHWM`);
+//! 8. reads the server's peak RSS (`VmHWM`), with 2,000 more apps in the directory (issue 9);
 //! 9. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
 //!    its rows/s with `sqlite3 -csv` dumping the same rows in the same run (issue 5).
 //!
@@ -66,6 +66,34 @@ struct Args {
     /// `admin_dept_stats` requests per product-version setting.
     #[arg(long, default_value_t = 400)]
     dept_requests: usize,
+    /// Apps added to the main tenant beyond the demo's (issue 9: memory must not grow with apps
+    /// that share a data scope); every fourth is scoped to a department, the rest to the tenant.
+    #[arg(long, default_value_t = 2000)]
+    extra_apps: usize,
+}
+
+/// The demo's directory with `n` more apps in its first tenant.
+fn with_extra_apps(directory_json: &str, n: usize) -> anyhow::Result<String> {
+    if n == 0 {
+        return Ok(directory_json.to_owned());
+    }
+    let mut v: serde_json::Value = serde_json::from_str(directory_json)?;
+    let tenant = &mut v["tenants"][0];
+    let depts: Vec<String> = tenant["departments"]
+        .as_array()
+        .context("departments")?
+        .iter()
+        .take(8)
+        .filter_map(|d| d["department_id"].as_str().map(str::to_owned))
+        .collect();
+    let apps = tenant["apps"].as_array_mut().context("apps")?;
+    for i in 0..n {
+        let scope = if i % 4 == 3 && !depts.is_empty() { depts[i % depts.len()].clone() } else { "0".into() };
+        apps.push(serde_json::json!({
+            "app_id": format!("cli_extra_{i:05}"), "app_secret": format!("extra-secret-{i}"),
+            "app_type": "custom", "scopes": ["admin:admin_user_stat:readonly"], "data_scope": [scope]}));
+    }
+    Ok(v.to_string())
 }
 
 /// The `adminstats` binary: `--bin`, or the one beside this benchmark.
@@ -116,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join(format!("adminstats-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let dir_path = tmp.join("directory.json");
-    std::fs::write(&dir_path, &demo.directory_json)?;
+    std::fs::write(&dir_path, with_extra_apps(&demo.directory_json, args.extra_apps)?)?;
     let data = tmp.join("data");
     let log = tmp.join("server.log");
     let (child, base) = start_server(&bin, &dir_path, &data, now, &args.server_log, &log)?;
@@ -365,7 +393,8 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
         );
     }
     println!(
-        "server RSS  peak {rss:.0} MB (after ingestion {rss_after_ingest:.0} MB)   target < 300 MB  {}",
+        "server RSS  peak {rss:.0} MB (after ingestion {rss_after_ingest:.0} MB, {} extra apps)   target < 300 MB  {}",
+        args.extra_apps,
         verdict(rss < 300.0)
     );
     if let Some(e) = export {

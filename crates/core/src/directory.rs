@@ -143,8 +143,10 @@ pub struct App {
     pub scopes: Vec<String>,
     /// Departments whose subtrees the app may read; `None` is the root (the whole tenant).
     pub data_scope: Vec<DeptRef>,
-    /// Indices of the users in the data scope, ascending (so in `open_id` order).
-    pub scope_users: Vec<u32>,
+    /// Indices of the users in the data scope, ascending (so in `open_id` order). Shared by every
+    /// app of the tenant with the same data scope: a tenant may have thousands of apps, most of them
+    /// scoped to the whole tenant.
+    pub scope_users: Arc<[u32]>,
 }
 
 impl App {
@@ -727,6 +729,8 @@ fn parse_tenant(
         None | Some(Value::Null) => &[][..],
         Some(v) => arr(v, &join(p, "apps"))?.as_slice(),
     };
+    // The users of each distinct data scope, computed once (keyed by its sorted departments).
+    let mut shared_scopes: HashMap<Vec<DeptRef>, Arc<[u32]>> = HashMap::new();
     for (i, a) in list.iter().enumerate() {
         let ap = format!("{p}.apps[{i}]");
         let a = obj(a, &ap)?;
@@ -765,10 +769,20 @@ fn parse_tenant(
                 data_scope.push(r.map_or_else(|| err(&sp, format!("unknown department {d:?}")), Ok)?);
             }
         }
-        let mut app = App { app_id, app_secret, app_type, scopes, data_scope, scope_users: Vec::new() };
-        app.scope_users = (0..tenant.users.len() as u32)
-            .filter(|&u| tenant.dept_in_scope(&app, tenant.users[u as usize].department))
-            .collect();
+        let mut app = App { app_id, app_secret, app_type, scopes, data_scope, scope_users: Arc::from([]) };
+        let mut key = app.data_scope.clone();
+        key.sort_unstable();
+        key.dedup();
+        app.scope_users = match shared_scopes.get(&key) {
+            Some(users) => users.clone(),
+            None => {
+                let users: Arc<[u32]> = (0..tenant.users.len() as u32)
+                    .filter(|&u| tenant.dept_in_scope(&app, tenant.users[u as usize].department))
+                    .collect();
+                shared_scopes.insert(key, users.clone());
+                users
+            }
+        };
         tenant.apps.push(app);
     }
     Ok(tenant)
@@ -796,6 +810,25 @@ mod tests {
             assert_eq!(fast_user(&bad), None, "{bad}");
             assert!(slow_user(&bad, "u").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn apps_with_the_same_data_scope_share_one_user_list() {
+        let mut v = sample();
+        let apps = v["tenants"][0]["apps"].as_array_mut().unwrap();
+        for i in 0..100 {
+            apps.push(serde_json::json!({"app_id": format!("cli_x{i}"), "app_secret": "s", "app_type": "custom",
+                "scopes": [], "data_scope": if i % 2 == 0 { vec!["D20", "D10"] } else { vec!["D10", "D20", "D10"] }}));
+        }
+        let d = Directory::parse(&v.to_string()).unwrap();
+        let (_, first) = d.app("cli_x0").unwrap();
+        assert_eq!(*first.scope_users, [1, 2], "B of D11 (under D10) and C of D20, in open_id order");
+        for i in 1..100 {
+            let (_, other) = d.app(&format!("cli_x{i}")).unwrap();
+            assert!(Arc::ptr_eq(&first.scope_users, &other.scope_users), "cli_x{i}");
+        }
+        let (_, eng) = d.app("cli_eng").unwrap();
+        assert!(!Arc::ptr_eq(&first.scope_users, &eng.scope_users));
     }
 
     fn hex(n: u32) -> String {
@@ -839,9 +872,9 @@ mod tests {
         assert_eq!(t.users[0].user_id, "e1", "users are sorted by open_id");
         assert_eq!(t.departments[1].path, "Engineering/Platform");
         let (_, eng) = d.app("cli_eng").unwrap();
-        assert_eq!(eng.scope_users, vec![1]);
+        assert_eq!(*eng.scope_users, [1]);
         let (_, all) = d.app("cli_all").unwrap();
-        assert_eq!(all.scope_users, vec![0, 1, 2]);
+        assert_eq!(*all.scope_users, [0, 1, 2]);
         let d10 = t.find_department(DeptIdType::DepartmentId, "D10").unwrap();
         let d11 = t.find_department(DeptIdType::OpenDepartmentId, &format!("od-{}", hex(11))).unwrap();
         assert!(t.dept_in_scope(eng, d11));
