@@ -30,4 +30,7 @@ ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" "$py" -m pytest tests/sdk/python -q
 step "Node SDK (@larksuiteoapi/node-sdk) against the real binary"
 ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" node --test tests/sdk/node/
 
+step "fuzz targets, 20 seconds each (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 20
+
 step "all tests passed"

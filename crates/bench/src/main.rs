@@ -14,6 +14,8 @@
 //! 9. exports every published day to CSV with `adminstats export` (the bulk endpoint) and compares
 //!    its rows/s with `sqlite3 -csv` dumping the same rows in the same run (issue 5).
 //!
+//! 10. ingests one event per user-day into a fresh store (issue 9's new-row workload).
+//!
 //! It prints each figure beside its target (issues 3, 5 and 8). Run it with
 //! `cargo run --release -p adminstats-bench` (see `--help` for sizes).
 
@@ -70,6 +72,89 @@ struct Args {
     /// that share a data scope); every fourth is scoped to a department, the rest to the tenant.
     #[arg(long, default_value_t = 2000)]
     extra_apps: usize,
+    /// Skip the new-row ingestion benchmark (issue 9).
+    #[arg(long)]
+    no_new_rows: bool,
+}
+
+/// Issue 9's ingestion workload: one event per user-day (every user of the main tenant, every
+/// day), 1,000-line batches from 4 connections, into a fresh store. Returns the events and seconds.
+async fn new_rows_bench(
+    args: &Args,
+    server: &Server,
+    demo: &adminstats_demo::Demo,
+) -> anyhow::Result<(usize, f64)> {
+    let dir: serde_json::Value = serde_json::from_str(&demo.directory_json)?;
+    let users: Vec<String> = dir["tenants"][0]["users"]
+        .as_array()
+        .context("users")?
+        .iter()
+        .filter_map(|u| u["open_id"].as_str().map(str::to_owned))
+        .collect();
+    // 10:00 local (UTC+8) on each of the published days, the last being 2026-11-20.
+    let last_ms = 1_763_604_000_000i64; // 2026-11-20T10:00:00+08:00
+    let mut batches = Vec::new();
+    let mut body = String::new();
+    let mut lines = 0;
+    for back in 0..args.days as i64 {
+        let ts = last_ms - back * 86_400_000;
+        for (u, open_id) in users.iter().enumerate() {
+            body.push_str(&format!(
+                "{{\"event_id\":\"nr-{back}-{u}\",\"type\":\"im.message.sent\",\"open_id\":\"{open_id}\",\"ts\":{ts},\"count\":2}}\n"
+            ));
+            lines += 1;
+            if lines % 1000 == 0 {
+                batches.push(std::mem::take(&mut body));
+            }
+        }
+    }
+    if !body.is_empty() {
+        batches.push(body);
+    }
+    let data = server.data.with_file_name("data-new-rows");
+    let log = server.log.with_file_name("server-new-rows.log");
+    let (child, base) =
+        start_server(&server.bin, &server.dir_path, &data, server.now, &server.log_level, &log)?;
+    let mut fresh = Server {
+        child,
+        base: base.clone(),
+        bin: server.bin.clone(),
+        dir_path: server.dir_path.clone(),
+        data,
+        now: server.now,
+        log_level: server.log_level.clone(),
+        log,
+    };
+    let token = demo.tenants[0].ingest_token.clone();
+    let client = reqwest::Client::new();
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{base}{}", adminstats_wire::INGEST_PATH);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (client, batches, next, url, token) =
+            (client.clone(), batches.clone(), next.clone(), url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let r = client.post(&url).bearer_auth(&token).body(b.clone()).send().await?;
+                let v: serde_json::Value = r.json().await?;
+                accepted += v["data"]["accepted"].as_u64().context("no accepted count")?;
+            }
+            anyhow::Ok(accepted)
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await??;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    fresh.stop();
+    if accepted as usize != lines {
+        bail!("new rows: accepted {accepted} of {lines} events");
+    }
+    Ok((lines, secs))
 }
 
 /// The demo's directory with `n` more apps in its first tenant.
@@ -350,6 +435,8 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
 
     let export =
         if args.no_export { None } else { Some(export_bench(&server_bin(args)?, base, app, args.days)?) };
+    server.stop();
+    let new_rows = if args.no_new_rows { None } else { Some(new_rows_bench(args, &server, &demo).await?) };
 
     let ev_s = events as f64 / ingest_secs;
     println!("adminstats-bench: {} users x {} days, {events} events", args.users, args.days);
@@ -397,6 +484,13 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
         args.extra_apps,
         verdict(rss < 300.0)
     );
+    if let Some((events, secs)) = new_rows {
+        let rate = events as f64 / secs;
+        println!(
+            "new rows    {rate:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, 4 connections, {secs:.1}s)   target >= 200000  {}",
+            verdict(rate >= 200_000.0)
+        );
+    }
     if let Some(e) = export {
         let ratio = e.rows_per_s / e.baseline_rows_per_s;
         println!(

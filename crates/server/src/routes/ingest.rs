@@ -74,7 +74,7 @@ pub async fn ingest(
 const APPEND_CHUNK: usize = 16_384;
 
 /// Gunzips (within the limit) and checks UTF-8, without copying a plain body.
-fn decode_body(raw: bytes::Bytes, gzip: bool, limit: usize) -> Result<String, ApiError> {
+pub fn decode_body(raw: bytes::Bytes, gzip: bool, limit: usize) -> Result<String, ApiError> {
     let bytes = if gzip {
         let mut out = Vec::new();
         let mut dec = flate2::read::MultiGzDecoder::new(&raw[..]).take(limit as u64 + 1);
