@@ -4,7 +4,7 @@
 //! One bit per user per day (a year of 100,000 users is about 4.5 MB of bits). Loaded from
 //! `user_day` when the store opens; the writer sets the bits of every key it commits.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The active days of one user, as a bitset starting at `base` (a multiple of 64).
 #[derive(Debug, Default, Clone)]
@@ -79,6 +79,11 @@ impl ActiveDays {
     pub fn latest_at_or_before(&self, tenant: i64, open_id: &str, day: i32) -> Option<i32> {
         self.by_tenant.get(&tenant)?.get(open_id)?.latest_at_or_before(day)
     }
+
+    /// Whether the user has a row on `day`.
+    pub fn has(&self, tenant: i64, open_id: &str, day: i32) -> bool {
+        self.latest_at_or_before(tenant, open_id, day) == Some(day)
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +157,16 @@ impl ActiveIndex {
     pub fn complete(&self) {
         self.progress.lock().unwrap_or_else(|p| p.into_inner()).complete = true;
         self.loaded.notify_all();
+    }
+
+    /// Reads the tenant's days if they are loaded, without waiting (`None` while they are not).
+    pub fn try_read<T>(&self, tenant: i64, f: impl FnOnce(&ActiveDays) -> T) -> Option<T> {
+        let p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if !p.complete && p.below <= tenant {
+            return None;
+        }
+        drop(p);
+        Some(f(&self.days.read().unwrap_or_else(|p| p.into_inner())))
     }
 
     /// Reads the tenant's days once they are loaded.

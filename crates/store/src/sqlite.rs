@@ -4,8 +4,8 @@
 //! (group commit) and answers each caller only after the commit; reads use a small pool of
 //! read-only connections, which WAL lets run beside the writer.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -187,7 +187,7 @@ impl SqliteStore {
             readers: Mutex::new(ReaderPool::default()),
             reader_free: Condvar::new(),
             active,
-            tenant_ids: RwLock::new(HashMap::new()),
+            tenant_ids: RwLock::new(HashMap::default()),
             dept_pending,
             health,
         };
@@ -691,7 +691,7 @@ fn rebuild_dept_sums(
     pending.drop_tenant(tid);
     tx.execute("DELETE FROM dept_day WHERE tenant = ?1", [tid])?;
     // Summed per (group list, day, version) first: the users of one department share one list.
-    let mut by_list: HashMap<ListKey, (Arc<[DeptGroup]>, DeptCounts)> = HashMap::new();
+    let mut by_list: HashMap<ListKey, (Arc<[DeptGroup]>, DeptCounts)> = HashMap::default();
     let mut rows = 0u64;
     {
         let mut st =
@@ -712,7 +712,7 @@ fn rebuild_dept_sums(
             }
         }
     }
-    let mut sums: HashMap<DeptKey<&str>, DeptCounts> = HashMap::new();
+    let mut sums: HashMap<DeptKey<&str>, DeptCounts> = HashMap::default();
     for ((_, day, version), (groups, d)) in &by_list {
         for g in groups.iter() {
             sums.entry((tid, *day, &g.dept, g.subtree, *version)).or_default().fold(d);
@@ -742,19 +742,19 @@ fn write_group(
     // What the group does to the held-back sums, applied only once it is committed.
     let mut holds: Vec<(i64, i64)> = Vec::new();
     let mut stale: Vec<i64> = Vec::new();
-    let mut dept: HashMap<DeptKey<&str>, DeptCounts> = HashMap::new();
-    let mut by_list: ByList<'_> = HashMap::new();
+    let mut dept: HashMap<DeptKey<&str>, DeptCounts> = HashMap::default();
+    let mut by_list: ByList<'_> = HashMap::default();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Folded per (tenant, day, open_id) across the group, written once each, with what the
     // department sums need to know of the row (when they are kept under the batch's basis).
-    let mut folded: HashMap<(i64, i32, &str), (DayTotals, Option<&RowMeta>)> = HashMap::new();
+    let mut folded: HashMap<(i64, i32, &str), (DayTotals, Option<&RowMeta>)> = HashMap::default();
     // The totals of each (tenant, day) the group touches, and whether an event moved them.
-    let mut day_totals: HashMap<(i64, i32), (DayCounters, bool)> = HashMap::new();
+    let mut day_totals: HashMap<(i64, i32), (DayCounters, bool)> = HashMap::default();
     {
         let mut seen =
             tx.prepare_cached("INSERT OR IGNORE INTO seen_events (tenant, event_id) VALUES (?1, ?2)")?;
         let mut unsee = tx.prepare_cached("DELETE FROM seen_events WHERE tenant = ?1 AND event_id = ?2")?;
-        let mut tenant_ids: HashMap<&str, i64> = HashMap::new();
+        let mut tenant_ids: HashMap<&str, i64> = HashMap::default();
         for job in jobs {
             match job {
                 Job::Append { tenant, basis, events, .. } => {
@@ -825,11 +825,27 @@ fn write_group(
         // In key order: neighbouring keys share B-tree pages.
         let mut keys: Vec<_> = folded.iter().collect();
         keys.sort_unstable_by_key(|(k, _)| **k);
-        for ((tid, day, open_id), (t, row)) in keys {
+        // Which keys have no row yet, from the active days (the writer sets their bits after every
+        // commit, so once a tenant is loaded they are exact): their old counters need no lookup.
+        let mut known_new: Vec<bool> = Vec::with_capacity(keys.len());
+        for run in keys.chunk_by(|a, b| a.0 .0 == b.0 .0) {
+            let flags = active.try_read(run[0].0 .0, |days| {
+                run.iter().map(|((tid, day, open_id), _)| !days.has(*tid, open_id, *day)).collect::<Vec<_>>()
+            });
+            match flags {
+                Some(flags) => known_new.extend(flags),
+                None => known_new.extend(std::iter::repeat_n(false, run.len())),
+            }
+        }
+        for (((tid, day, open_id), (t, row)), is_new) in keys.into_iter().zip(known_new) {
             if let Some(row) = row {
-                let old = before
-                    .query_row(params![tid, day, open_id], |r| counters_from_row::<DayCounters>(r, 0))
-                    .optional()?;
+                let old = if is_new {
+                    None
+                } else {
+                    before
+                        .query_row(params![tid, day, open_id], |r| counters_from_row::<DayCounters>(r, 0))
+                        .optional()?
+                };
                 let mut new = old.unwrap_or_default();
                 new.fold(&t.c);
                 // Per list of groups first: the users of one department share one list.
@@ -1152,7 +1168,7 @@ impl Store for SqliteStore {
                 // Idle keys by their latest active day: a large group (an export's batch, where
                 // most idle users were last seen on the same few days) is read with one range scan
                 // of that day; the rest, and anything the scan does not find, one key at a time.
-                let mut by_day: HashMap<i32, Vec<usize>> = HashMap::new();
+                let mut by_day: HashMap<i32, Vec<usize>> = HashMap::default();
                 for (i, (facts, &(day, open_id))) in out.iter().zip(keys).enumerate() {
                     if facts.totals.is_none() {
                         if let Some(d) = active.latest_at_or_before(tid, open_id, day.julian()) {
