@@ -61,7 +61,6 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
-/// The middleware: log id, span, error body, access log line.
 /// The longest request target served (path and query); longer ones get 414 in the envelope.
 pub const MAX_URI_BYTES: usize = 16 * 1024;
 /// The most header bytes (names and values) served; more get 431 in the envelope.
@@ -79,6 +78,7 @@ fn oversized(req: &Request) -> Option<crate::ApiError> {
     (headers > MAX_HEADER_BYTES).then_some(crate::ApiError::HeadersTooLarge(MAX_HEADER_BYTES))
 }
 
+/// The middleware: log id, span, error body, access log line.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let log_id = new_log_id(state.wall.now_ms());
     req.extensions_mut().insert(LogId(log_id.clone()));

@@ -99,7 +99,10 @@ async fn events_fold_into_exact_rows_with_types_and_ids() {
     .join("\n");
     let (s, v) = app.ingest(INGEST_CN, &lines).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["data"], json!({"accepted": 12, "duplicates": 0, "rejected": []}));
+    assert_eq!(
+        v["data"],
+        json!({"accepted": 12, "duplicates": 0, "rejected": [], "rejected_total": 0, "rejected_by_reason": {}})
+    );
     let full = app.token("cli_full", "secret-full").await;
     let items = app.all_items(&full, &format!("{RANGE}&page_size=60")).await;
     // 2026-11-21 is not published at 10:00 on the 21st; user 4 exists on the 19th and 20th only.
