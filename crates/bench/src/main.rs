@@ -424,6 +424,7 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
     let pages_per_s = lat.len() as f64 / list_secs;
     let custom: Vec<&adminstats_demo::DemoApp> =
         tenant.apps.iter().filter(|a| a.description.starts_with("custom")).collect();
+    eprintln!("bench: first pages for {}s (server pid {pid})", args.seconds);
     let first_pages =
         first_pages_bench(&client, base, &custom, args.first_page_connections, args.seconds).await?;
     let dept = [false, true].map(|v| (v, dept_bench(&client, base, &token, v, args.dept_requests)));
