@@ -184,8 +184,15 @@ pub fn gateway(
     limit: u32,
 ) -> Result<Caller, ApiError> {
     let caller = authenticate(state, headers)?;
-    state.limiter.check(&caller.app().app_id, api, limit, state.wall.now_ms())?;
-    Ok(caller)
+    let quota = state.limiter.check(&caller.app().app_id, api, limit, state.wall.now_ms());
+    crate::logid::record_quota(match &quota {
+        Ok(q) => *q,
+        Err(ApiError::RateLimited { limit, reset_secs }) => {
+            crate::state::Quota { limit: *limit, remaining: 0, reset_secs: *reset_secs }
+        }
+        Err(_) => return quota.map(|_| caller),
+    });
+    quota.map(|_| caller)
 }
 
 /// The statistics APIs' own checks: the app holds `scope` and is a custom app.

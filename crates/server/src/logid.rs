@@ -78,6 +78,16 @@ fn oversized(req: &Request) -> Option<crate::ApiError> {
     (headers > MAX_HEADER_BYTES).then_some(crate::ApiError::HeadersTooLarge(MAX_HEADER_BYTES))
 }
 
+tokio::task_local! {
+    /// The rate-limit standing of the request being answered, set by the gateway.
+    static QUOTA: std::cell::Cell<Option<crate::state::Quota>>;
+}
+
+/// Records the request's rate-limit standing, for the quota headers of its answer.
+pub fn record_quota(q: crate::state::Quota) {
+    let _ = QUOTA.try_with(|c| c.set(Some(q)));
+}
+
 /// The middleware: log id, span, error body, access log line.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let log_id = new_log_id(state.wall.now_ms());
@@ -91,10 +101,19 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         app = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let mut resp = match oversized(&req) {
-        Some(refusal) => refusal.into_response(),
-        None => next.run(req).instrument(span.clone()).await,
+    let (mut resp, quota) = match oversized(&req) {
+        Some(refusal) => (refusal.into_response(), None),
+        None => {
+            let answered = async { (next.run(req).await, QUOTA.with(std::cell::Cell::get)) };
+            QUOTA.scope(std::cell::Cell::new(None), answered).instrument(span.clone()).await
+        }
     };
+    if let Some(q) = quota {
+        let h = resp.headers_mut();
+        h.insert("x-ogw-ratelimit-limit", HeaderValue::from(q.limit));
+        h.insert("x-ogw-ratelimit-remaining", HeaderValue::from(q.remaining));
+        h.insert("x-ogw-ratelimit-reset", HeaderValue::from(q.reset_secs));
+    }
     let mut internal = false;
     if let Some(err) = resp.extensions_mut().remove::<ErrorBody>() {
         if let Some(cause) = &err.cause {

@@ -141,7 +141,7 @@ impl RateLimiter {
     ///
     /// # Errors
     /// [`ApiError::RateLimited`] when `limit` requests already passed in the last second.
-    pub fn check(&self, app: &str, api: &'static str, limit: u32, now_ms: i64) -> Result<(), ApiError> {
+    pub fn check(&self, app: &str, api: &'static str, limit: u32, now_ms: i64) -> Result<Quota, ApiError> {
         let mut all = self.passed.lock().unwrap_or_else(|p| p.into_inner());
         if all.len() > 100_000 {
             all.retain(|_, q| q.back().is_some_and(|&t| now_ms - t < 1000));
@@ -156,8 +156,26 @@ impl RateLimiter {
             return Err(ApiError::RateLimited { limit, reset_secs });
         }
         q.push_back(now_ms);
-        Ok(())
+        let remaining = (limit as usize).saturating_sub(q.len()) as u32;
+        let reset_secs = if remaining > 0 {
+            0
+        } else {
+            let wait_ms = q.front().map_or(1000, |&t| t + 1000 - now_ms);
+            u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1)
+        };
+        Ok(Quota { limit, remaining, reset_secs })
     }
+}
+
+/// Where an app stands against a rate limit after a request: sent as `x-ogw-ratelimit-*` on every
+/// answer of a rate-limited endpoint (api.md, "Quota headers").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    /// Requests left in the current window.
+    pub remaining: u32,
+    /// Whole seconds until the window frees a request: at least 1 when `remaining` is 0, else 0.
+    pub reset_secs: u64,
 }
 
 #[cfg(test)]

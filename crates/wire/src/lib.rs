@@ -32,6 +32,8 @@ pub const DEPT_STATS_PATH: &str = "/open-apis/admin/v1/admin_dept_stats";
 pub const USER_STATS_EXPORT_PATH: &str = "/open-apis/admin/v1/admin_user_stats/export";
 /// The path of the ingestion endpoint.
 pub const INGEST_PATH: &str = "/ingest/v1/events";
+/// `GET`: the definition of every item field of both statistics endpoints (adminstats only).
+pub const FIELDS_PATH: &str = "/open-apis/admin/v1/admin_user_stats/fields";
 /// The request id header, in the exact case the Python SDK looks up.
 pub const LOG_ID_HEADER: &str = "X-Tt-Logid";
 
@@ -402,6 +404,53 @@ fields::stat_item! {
         product_version: string Name "" ["client.active"]
             "全部产品版本 (every version), or one package seen that day."
             "产品版本",
+    }
+}
+
+/// The `data` of `GET /open-apis/admin/v1/admin_user_stats/fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FieldsPage {
+    pub items: Vec<FieldItem>,
+}
+
+/// One field of one endpoint's items, as `/fields` serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldItem {
+    /// `admin_user_stats` or `admin_dept_stats`.
+    pub endpoint: String,
+    pub field: String,
+    /// `string`, `number` or `int64_string`.
+    pub json_type: String,
+    /// `date`, `id`, `name`, `time`, `flag`, `count`, `minutes`, `list` or `rate`.
+    pub kind: String,
+    /// `""` when the kind says it all.
+    pub unit: String,
+    pub description_en: String,
+    pub description_zh: String,
+    /// The event types (events.md) whose arrival can change the field.
+    pub moved_by: Vec<String>,
+}
+
+impl FieldsPage {
+    /// Every field of both endpoints, from their declarations ([`fields`]).
+    pub fn declared() -> FieldsPage {
+        let of = |endpoint: &str, defs: &[fields::FieldDef]| -> Vec<FieldItem> {
+            defs.iter()
+                .map(|d| FieldItem {
+                    endpoint: endpoint.to_owned(),
+                    field: d.field.to_owned(),
+                    json_type: d.json_type.as_str().to_owned(),
+                    kind: d.kind.as_str().to_owned(),
+                    unit: d.unit.to_owned(),
+                    description_en: d.description_en.to_owned(),
+                    description_zh: d.description_zh.to_owned(),
+                    moved_by: d.moved_by.iter().map(|&m| m.to_owned()).collect(),
+                })
+                .collect()
+        };
+        let mut items = of("admin_user_stats", &UserStatItem::DEFINITIONS);
+        items.extend(of("admin_dept_stats", &DeptStatItem::DEFINITIONS));
+        FieldsPage { items }
     }
 }
 

@@ -152,3 +152,85 @@ async fn small_mistakes_get_their_own_answers() {
         assert!(v["msg"].as_str().unwrap().contains("takes no"), "{v}");
     }
 }
+
+/// Every answer of a rate-limited endpoint says where the app stands, not only a 429.
+#[tokio::test]
+async fn every_answer_carries_the_quota() {
+    let app = spawn_app().await;
+    let t = app.token("cli_full", "secret-full").await;
+    let quota = |h: &reqwest::header::HeaderMap| -> [i64; 3] {
+        ["x-ogw-ratelimit-limit", "x-ogw-ratelimit-remaining", "x-ogw-ratelimit-reset"]
+            .map(|n| h.get(n).unwrap_or_else(|| panic!("no {n}")).to_str().unwrap().parse().unwrap())
+    };
+    let (s, h, _) = app.stats(&t, RANGE).await;
+    assert_eq!((s, quota(&h)), (200, [20, 19, 0]));
+    // A parameter error after the gateway counted the request: the headers still say so.
+    let (s, h, _) = app.stats(&t, "start_date=2026-11-20").await;
+    assert_eq!((s, quota(&h)), (500, [20, 18, 0]));
+    for left in (0..18).rev() {
+        let (_, h, _) = app.stats(&t, RANGE).await;
+        assert_eq!(quota(&h)[1], left);
+    }
+    let (_, h, _) = app.stats(&t, RANGE).await;
+    assert_eq!(quota(&h), [20, 0, 1], "the wall clock has not moved: a second until one frees");
+    let (s, h, v) = app.stats(&t, RANGE).await;
+    assert_eq!((s, v["code"].as_i64(), quota(&h)), (429, Some(99991400), [20, 0, 1]));
+    // Other endpoints have their own window; the token endpoint and /fields are not rate-limited.
+    let d = app.token("cli_dept", "secret-dept").await;
+    let q = "department_id_type=department_id&department_id=D10&contains_child_dept=true&start_date=2026-11-20&end_date=2026-11-20";
+    let (s, h, v) = app.get(&d, adminstats_wire::DEPT_STATS_PATH, q).await;
+    assert_eq!((s, quota(&h)), (200, [10, 9, 0]), "{v}");
+    let (_, h, _) = app.get(&t, adminstats_wire::FIELDS_PATH, "").await;
+    assert!(h.get("x-ogw-ratelimit-limit").is_none());
+}
+
+/// `/fields` defines every field both Lark endpoints serve, with the JSON type it travels as, and
+/// nothing else.
+#[tokio::test]
+async fn fields_define_exactly_what_is_served() {
+    let app = spawn_app().await;
+    let (s, _, v) = app.get("t-forged", adminstats_wire::FIELDS_PATH, "").await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(99991663)), "a valid token is needed");
+    let none = app.token("cli_none", "secret-none").await;
+    let (s, _, v) = app.get(&none, adminstats_wire::FIELDS_PATH, "").await;
+    assert_eq!(s, 200, "no scope needed: {v}");
+    let defs = v["data"]["items"].as_array().unwrap();
+    let (_, _, v) = app.stats(&app.token("cli_full", "secret-full").await, RANGE).await;
+    let user_item = v["data"]["items"][0].as_object().unwrap().clone();
+    let d = app.token("cli_dept", "secret-dept").await;
+    let (s, v) = app
+        .dept_stats(
+            &d,
+            "department_id_type=department_id&department_id=D10&contains_child_dept=true&start_date=2026-11-20&end_date=2026-11-20&with_product_version=true",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let dept_item = v["data"]["items"][0].as_object().unwrap().clone();
+    for (endpoint, item) in [("admin_user_stats", user_item), ("admin_dept_stats", dept_item)] {
+        let mine: Vec<&Value> = defs.iter().filter(|d| d["endpoint"] == endpoint).collect();
+        let defined: Vec<&str> = mine.iter().map(|d| d["field"].as_str().unwrap()).collect();
+        let served: Vec<&str> = item.keys().map(String::as_str).collect();
+        let mut sorted = defined.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, served, "{endpoint}: defined and served differ");
+        for d in mine {
+            let value = &item[d["field"].as_str().unwrap()];
+            let ok = match d["json_type"].as_str().unwrap() {
+                "string" => value.is_string(),
+                "number" => value.is_number(),
+                "int64_string" => value.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
+                other => panic!("unknown json_type {other}"),
+            };
+            assert!(ok, "{endpoint}.{}: {value} is not a {}", d["field"], d["json_type"]);
+            assert!(
+                !d["description_en"].as_str().unwrap().is_empty()
+                    && !d["description_zh"].as_str().unwrap().is_empty()
+            );
+            let kinds = ["date", "id", "name", "time", "flag", "count", "minutes", "list", "rate"];
+            assert!(kinds.contains(&d["kind"].as_str().unwrap()), "{d}");
+            for e in d["moved_by"].as_array().unwrap() {
+                assert!(adminstats_core::event::EVENT_TYPES.contains(&e.as_str().unwrap()), "{d}");
+            }
+        }
+    }
+}

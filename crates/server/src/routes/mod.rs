@@ -3,7 +3,9 @@
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 
-use adminstats_wire::{DEPT_STATS_PATH, INGEST_PATH, TOKEN_PATH, USER_STATS_EXPORT_PATH, USER_STATS_PATH};
+use adminstats_wire::{
+    DEPT_STATS_PATH, FIELDS_PATH, INGEST_PATH, TOKEN_PATH, USER_STATS_EXPORT_PATH, USER_STATS_PATH,
+};
 
 use crate::error::ApiError;
 use crate::logid;
@@ -12,6 +14,7 @@ use crate::state::AppState;
 pub mod admin;
 pub mod dept_stats;
 pub mod export;
+pub mod fields;
 pub mod ingest;
 pub mod token;
 pub mod user_stats;
@@ -22,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route(TOKEN_PATH, post(token::issue))
         .route(USER_STATS_PATH, get(user_stats::list))
         .route(USER_STATS_EXPORT_PATH, get(export::stream))
+        .route(FIELDS_PATH, get(fields::list))
         .route(DEPT_STATS_PATH, get(dept_stats::list))
         .route(INGEST_PATH, post(ingest::ingest))
         .route("/admin-api/v1/directory/reload", post(admin::reload))
