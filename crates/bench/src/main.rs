@@ -75,10 +75,14 @@ struct Args {
     /// Skip the new-row ingestion benchmark (issue 9).
     #[arg(long)]
     no_new_rows: bool,
+    /// Connections of the new-row ingestion benchmark (issue 9's workload has 4).
+    #[arg(long, default_value_t = 4)]
+    new_rows_connections: usize,
 }
 
 /// Issue 9's ingestion workload: one event per user-day (every user of the main tenant, every
-/// day), 1,000-line batches from 4 connections, into a fresh store. Returns the events and seconds.
+/// day), 1,000-line batches from `--new-rows-connections` (4), into a fresh store. Returns the
+/// events and seconds.
 async fn new_rows_bench(
     args: &Args,
     server: &Server,
@@ -132,7 +136,7 @@ async fn new_rows_bench(
     let url = format!("{base}{}", adminstats_wire::INGEST_PATH);
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..args.new_rows_connections {
         let (client, batches, next, url, token) =
             (client.clone(), batches.clone(), next.clone(), url.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
@@ -488,7 +492,8 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
     if let Some((events, secs)) = new_rows {
         let rate = events as f64 / secs;
         println!(
-            "new rows    {rate:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, 4 connections, {secs:.1}s)   target >= 200000  {}",
+            "new rows    {rate:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, {} connections, {secs:.1}s)   target >= 200000  {}",
+            args.new_rows_connections,
             verdict(rate >= 200_000.0)
         );
     }

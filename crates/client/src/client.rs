@@ -39,6 +39,8 @@ pub struct ClientBuilder {
     app_secret: String,
     base_url: String,
     rate_limit: Option<f64>,
+    /// The caller set no rate: pace at what the server announces.
+    adaptive: bool,
     retry: RetryPolicy,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -65,10 +67,13 @@ impl ClientBuilder {
         self
     }
 
-    /// Requests per second this client allows itself, across all its clones and tasks (default
-    /// [`DEFAULT_RATE_LIMIT`]); `0` does not limit.
+    /// Requests per second this client allows itself, across all its clones and tasks; `0` does
+    /// not limit. Without it, the client starts at [`DEFAULT_RATE_LIMIT`] and then paces at the
+    /// limit the server announces in `x-ogw-ratelimit-limit`, starting nothing while
+    /// `x-ogw-ratelimit-remaining` says none is left (until `x-ogw-ratelimit-reset`).
     pub fn rate_limit(mut self, per_second: f64) -> Self {
         self.rate_limit = Some(per_second).filter(|r| *r > 0.0);
+        self.adaptive = false;
         self
     }
 
@@ -128,7 +133,7 @@ impl ClientBuilder {
                 app_id: self.app_id,
                 app_secret: self.app_secret,
                 token: tokio::sync::Mutex::new(None),
-                limiter: RateLimiter::new(self.rate_limit),
+                limiter: RateLimiter::new(self.rate_limit, self.adaptive),
                 retry: RetryPolicy { max_attempts: self.retry.max_attempts.max(1), ..self.retry },
             }),
         })
@@ -178,6 +183,7 @@ impl Client {
             app_secret: app_secret.into(),
             base_url: FEISHU_BASE_URL.to_owned(),
             rate_limit: Some(DEFAULT_RATE_LIMIT),
+            adaptive: true,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
@@ -337,6 +343,13 @@ impl Client {
             .send()
             .await
             .map_err(Error::Transport)?;
+        let header =
+            |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        self.inner.limiter.observe(
+            header("x-ogw-ratelimit-limit").and_then(|v| u32::try_from(v).ok()),
+            header("x-ogw-ratelimit-remaining").and_then(|v| u32::try_from(v).ok()),
+            header(RATELIMIT_RESET_HEADER),
+        );
         if resp.status().is_success() {
             return Ok(resp);
         }

@@ -234,3 +234,22 @@ async fn fields_define_exactly_what_is_served() {
         }
     }
 }
+
+/// The Rust client paces itself by the server's quota headers: against a server allowing 4
+/// requests a second, a client left at its default (15/s) and allowed no retry never meets a 429.
+#[tokio::test]
+async fn the_client_paces_itself_by_the_quota_headers() {
+    use futures_util::StreamExt;
+    let p = Process::spawn_with(&directory(), &["--now", NOW, "--user-stats-rate-limit", "4"]);
+    let client = adminstats_client::Client::builder("cli_full", "secret-full")
+        .base_url(p.base.clone())
+        .retry(adminstats_client::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let rows = client.stream_user_stats(query("start_date=2026-11-01&end_date=2026-11-20&page_size=1"));
+    let first: Vec<_> = rows.take(10).collect().await;
+    assert_eq!(first.len(), 10);
+    for r in first {
+        r.expect("no request was refused: the client waited for the window");
+    }
+}
