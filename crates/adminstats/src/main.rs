@@ -74,9 +74,10 @@ struct ExportArgs {
     /// Windows of 31 days fetched at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
-    /// Requests per second, across all windows (0: no limit). The API allows 20.
-    #[arg(long, value_name = "N", default_value_t = adminstats_export::DEFAULT_RATE_LIMIT)]
-    rate_limit: f64,
+    /// Requests per second, across all windows (0: no limit). Without it, the export starts at 15
+    /// and then paces at the limit the server announces in its quota headers.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<f64>,
     /// Where rows come from.
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     source: Source,

@@ -71,8 +71,9 @@ pub struct Options {
     pub since_last: bool,
     /// `--concurrency`: windows fetched at once, at least 1.
     pub concurrency: u16,
-    /// `--rate-limit`: requests per second across all windows (0: no limit).
-    pub rate_limit: f64,
+    /// `--rate-limit`: requests per second across all windows (0: no limit); `None`: pace by the
+    /// server's quota headers.
+    pub rate_limit: Option<f64>,
     /// `--source`: where rows come from.
     pub source: Source,
     /// `--max-attempts`: attempts per request before a failure is final, at least 1.
@@ -111,7 +112,7 @@ pub struct Plan {
     pub(crate) output_name: String,
     pub(crate) state_path: Option<PathBuf>,
     pub(crate) concurrency: usize,
-    pub(crate) rate_limit: f64,
+    pub(crate) rate_limit: Option<f64>,
     pub(crate) source: Source,
     pub(crate) max_attempts: u32,
     /// The state file's content (an empty, detached book without `--state`).
@@ -158,10 +159,9 @@ impl Plan {
                 )))
             }
         };
-        if !args.rate_limit.is_finite() || args.rate_limit < 0.0 {
+        if let Some(rate) = args.rate_limit.filter(|r| !r.is_finite() || *r < 0.0) {
             return Err(UsageError(format!(
-                "--rate-limit {}: must be a number of requests per second, 0 or more",
-                args.rate_limit
+                "--rate-limit {rate}: must be a number of requests per second, 0 or more"
             )));
         }
         let date = |flag: &str, v: &Option<String>| -> Result<Option<Date>, UsageError> {

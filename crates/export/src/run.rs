@@ -128,9 +128,11 @@ async fn export(plan: &Plan, book: &mut Book, segments: &SegmentPrefix) -> Resul
         progress.estimate(run, total_days);
     }
 
-    let client = Client::builder(&plan.app_id, &plan.app_secret)
-        .base_url(&plan.base_url)
-        .rate_limit(plan.rate_limit)
+    let mut client = Client::builder(&plan.app_id, &plan.app_secret).base_url(&plan.base_url);
+    if let Some(rate) = plan.rate_limit {
+        client = client.rate_limit(rate);
+    }
+    let client = client
         .retry(RetryPolicy {
             max_attempts: plan.max_attempts,
             base_delay: Duration::from_millis(200),
