@@ -192,7 +192,9 @@ async fn a_body_of_millions_of_bad_lines_costs_a_small_multiple_of_its_limit() {
     let v: Value = serde_json::from_slice(&reply).unwrap();
     assert_eq!(v["data"]["rejected_total"], LIMIT / 2);
     let grown_mib = (peak_rss_kib(p.child.id()) - before) / 1024;
-    assert!(grown_mib < 4 * (LIMIT as u64 >> 20), "peak memory grew {grown_mib} MiB for an 8 MiB body");
+    // The decoded body, its buffer's growth by doubling while it is gunzipped, and allocator slack:
+    // a few times the body. (Before the bound, one rejection entry per line: over 300 MiB here.)
+    assert!(grown_mib < 6 * (LIMIT as u64 >> 20), "peak memory grew {grown_mib} MiB for an 8 MiB body");
     p.stop();
 }
 
