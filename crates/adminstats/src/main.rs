@@ -128,11 +128,6 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// mimalloc instead of glibc's malloc: a listing allocates and frees hundreds of small strings per
-/// page, and glibc spent a sixth of the CPU on it (malloc, free, consolidation).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

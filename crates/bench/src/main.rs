@@ -80,6 +80,37 @@ struct Args {
     new_rows_connections: usize,
 }
 
+/// Posts every batch from `connections` concurrent clients; returns the events accepted.
+async fn ingest(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    batches: Arc<Vec<String>>,
+    connections: usize,
+) -> anyhow::Result<u64> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{base}{}", adminstats_wire::INGEST_PATH);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, batches, next, url, token) =
+            (client.clone(), batches.clone(), next.clone(), url.clone(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let r = client.post(&url).bearer_auth(&token).body(b.clone()).send().await?;
+                let v: serde_json::Value = r.json().await?;
+                accepted += v["data"]["accepted"].as_u64().context("no accepted count")?;
+            }
+            anyhow::Ok(accepted)
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await??;
+    }
+    Ok(accepted)
+}
+
 /// Issue 9's ingestion workload: one event per user-day (every user of the main tenant, every
 /// day), 1,000-line batches from `--new-rows-connections` (4), into a fresh store. Returns the
 /// events and seconds.
@@ -130,29 +161,9 @@ async fn new_rows_bench(
         log,
     };
     let token = demo.tenants[0].ingest_token.clone();
-    let client = reqwest::Client::new();
-    let batches = Arc::new(batches);
-    let next = Arc::new(AtomicUsize::new(0));
-    let url = format!("{base}{}", adminstats_wire::INGEST_PATH);
     let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.new_rows_connections {
-        let (client, batches, next, url, token) =
-            (client.clone(), batches.clone(), next.clone(), url.clone(), token.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut accepted = 0u64;
-            while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let r = client.post(&url).bearer_auth(&token).body(b.clone()).send().await?;
-                let v: serde_json::Value = r.json().await?;
-                accepted += v["data"]["accepted"].as_u64().context("no accepted count")?;
-            }
-            anyhow::Ok(accepted)
-        }));
-    }
-    let mut accepted = 0;
-    for t in tasks {
-        accepted += t.await??;
-    }
+    let accepted =
+        ingest(&reqwest::Client::new(), &base, &token, Arc::new(batches), args.new_rows_connections).await?;
     let secs = t0.elapsed().as_secs_f64();
     fresh.stop();
     if accepted as usize != lines {
@@ -349,29 +360,8 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     let batches = Arc::new(batches);
-    let next = Arc::new(AtomicUsize::new(0));
-    let url = format!("{base}{}", adminstats_wire::INGEST_PATH);
     let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.ingest_clients {
-        let (client, batches, next, url, token) =
-            (client.clone(), batches.clone(), next.clone(), url.clone(), tenant.ingest_token.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut accepted = 0u64;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(b) = batches.get(i) else { break };
-                let r = client.post(&url).bearer_auth(&token).body(b.clone()).send().await?;
-                let v: serde_json::Value = r.json().await?;
-                accepted += v["data"]["accepted"].as_u64().context("no accepted count")?;
-            }
-            anyhow::Ok(accepted)
-        }));
-    }
-    let mut accepted = 0;
-    for t in tasks {
-        accepted += t.await??;
-    }
+    let accepted = ingest(&client, &base, &tenant.ingest_token, batches, args.ingest_clients).await?;
     let ingest_secs = t0.elapsed().as_secs_f64();
     let rss_after_ingest = peak_rss_mb(pid);
     if accepted as usize != events {
