@@ -137,12 +137,20 @@ impl Day {
         (i64::from(self.0) - 2_440_588) * 86_400_000 - i64::from(geo.offset_seconds()) * 1000
     }
 
+    /// The instant (ms) this day is published for a tenant of `geo`: 09:30 local on the next day.
+    pub fn published_at_ms(self, geo: Geo) -> i64 {
+        self.plus(1).start_ms(geo) + PUBLISH_AFTER_MIDNIGHT_MS
+    }
+
     /// The last published day at instant `now_ms`: day D is published at 09:30 local on D+1.
     pub fn last_published(now_ms: i64, geo: Geo) -> Day {
         // Shifting the clock back by 1 day 9.5 hours turns "09:30 on D+1" into "00:00 on D".
         Day::of_instant(now_ms - (24 * 3600 + 9 * 3600 + 30 * 60) * 1000, geo)
     }
 }
+
+/// Publication time of day: 09:30 local, in ms after midnight.
+const PUBLISH_AFTER_MIDNIGHT_MS: i64 = (9 * 3600 + 30 * 60) * 1000;
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

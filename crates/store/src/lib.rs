@@ -92,6 +92,20 @@ pub struct NewEvent {
     /// What the department sums need to know of the user's row that day; `None` when the user has
     /// no row that day (the event is kept but counts in no department).
     pub row: Option<RowMeta>,
+    /// When the day was already published as the event was judged: that instant (ms). Such an
+    /// event, accepted and moving a row, restates its day: the day's revision moves
+    /// ([`Store::day_revisions`]).
+    pub restates_at_ms: Option<i64>,
+}
+
+/// How often a tenant's published day was restated ([`Store::day_revisions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRevision {
+    pub day: Day,
+    /// 0 at publication, +1 for every commit of late events that changed the day's rows.
+    pub revision: i64,
+    /// The instant (ms) of the latest such change.
+    pub changed_at_ms: Option<i64>,
 }
 
 /// A user's row on one day, as the department sums see it: the directory's facts and the sums
@@ -229,4 +243,11 @@ pub trait Store: Send + Sync + 'static {
     /// Why the store cannot write now, if it cannot (the last write found the storage full, and no
     /// write or retry has succeeded since); `None` when it can.
     fn unwritable(&self) -> Option<String>;
+
+    /// The revision of each day of `first..=last` the tenant has one for (days never restated and
+    /// days without events are absent: their revision is 0).
+    ///
+    /// # Errors
+    /// A database failure.
+    fn day_revisions(&self, tenant: &str, first: Day, last: Day) -> Result<Vec<DayRevision>, StoreError>;
 }

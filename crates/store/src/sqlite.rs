@@ -19,7 +19,8 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 
 use crate::active_days::ActiveIndex;
 use crate::{
-    AppendOutcome, DeptDay, NewEvent, RowMeta, RowResolver, Store, StoreError, StoredToken, UserDayFacts,
+    AppendOutcome, DayRevision, DeptDay, NewEvent, RowMeta, RowResolver, Store, StoreError, StoredToken,
+    UserDayFacts,
 };
 use adminstats_core::directory::DeptGroup;
 
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_drop_user_day_by_user.sql"),
     include_str!("../migrations/0003_dept_day.sql"),
     include_str!("../migrations/0004_strict_numbers.sql"),
+    include_str!("../migrations/0005_day_revision.sql"),
 ];
 
 /// Read-only connections kept open at most; more readers wait for one.
@@ -82,11 +84,20 @@ fn upsert_sql(table: &str, key: &[&str], counters: &[Counter]) -> String {
 
 static DAY_UPSERT: LazyLock<String> =
     LazyLock::new(|| upsert_sql("user_day", &["tenant", "day", "open_id"], DayCounters::COUNTERS));
-/// Writes one `tenant_day` row whole.
+/// Writes one `tenant_day` row's totals whole, and moves its revision by the last two values
+/// (`1, instant` for a commit that restated the day, `0, 0` otherwise).
 static TENANT_DAY_PUT: LazyLock<String> = LazyLock::new(|| {
-    let n = 2 + DayCounters::COUNTERS.len();
+    let n = 2 + DayCounters::COUNTERS.len() + 2;
     let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-    format!("INSERT OR REPLACE INTO tenant_day (tenant, day, {}) VALUES ({placeholders})", *DAY_COLUMNS)
+    let totals =
+        DayCounters::COUNTERS.iter().map(|c| format!("{0} = excluded.{0}", c.name)).collect::<Vec<_>>();
+    format!(
+        "INSERT INTO tenant_day (tenant, day, {}, revision, changed_at) VALUES ({placeholders}) \
+         ON CONFLICT (tenant, day) DO UPDATE SET {}, revision = revision + excluded.revision, \
+         changed_at = max(changed_at, excluded.changed_at)",
+        *DAY_COLUMNS,
+        totals.join(", ")
+    )
 });
 static DEPT_UPSERT: LazyLock<String> = LazyLock::new(|| {
     upsert_sql("dept_day", &["tenant", "day", "dept", "subtree", "version"], DeptCounts::COUNTERS)
@@ -748,8 +759,9 @@ fn write_group(
     // Folded per (tenant, day, open_id) across the group, written once each, with what the
     // department sums need to know of the row (when they are kept under the batch's basis).
     let mut folded: HashMap<(i64, i32, &str), (DayTotals, Option<&RowMeta>)> = HashMap::default();
-    // The totals of each (tenant, day) the group touches, and whether an event moved them.
-    let mut day_totals: HashMap<(i64, i32), (DayCounters, bool)> = HashMap::default();
+    // The totals of each (tenant, day) the group touches, whether an event moved them, and when
+    // the latest late event restated the day (if one did).
+    let mut day_totals: HashMap<(i64, i32), (DayCounters, bool, Option<i64>)> = HashMap::default();
     {
         let mut seen =
             tx.prepare_cached("INSERT OR IGNORE INTO seen_events (tenant, event_id) VALUES (?1, ?2)")?;
@@ -783,9 +795,9 @@ fn write_group(
                             out.duplicates += 1;
                             continue;
                         }
-                        let (total, dirty) = match day_totals.entry((tid, e.day.julian())) {
+                        let (total, dirty, restated) = match day_totals.entry((tid, e.day.julian())) {
                             Entry::Occupied(o) => o.into_mut(),
-                            Entry::Vacant(v) => v.insert((day_total(&tx, tid, e.day)?, false)),
+                            Entry::Vacant(v) => v.insert((day_total(&tx, tid, e.day)?, false, None)),
                         };
                         if let Err(counter) = total.checked_fold(&e.totals.c, DAY_SUM_MAX) {
                             unsee.execute(params![tid, e.event_id])?;
@@ -793,6 +805,9 @@ fn write_group(
                             continue;
                         }
                         *dirty = true;
+                        if let (Some(at), Some(_)) = (e.restates_at_ms, &e.row) {
+                            *restated = Some(restated.map_or(at, |r: i64| r.max(at)));
+                        }
                         out.accepted += 1;
                         let entry = folded.entry((tid, e.day.julian(), e.open_id.as_str())).or_default();
                         entry.0.merge(&e.totals);
@@ -868,10 +883,13 @@ fn write_group(
     }
     {
         let mut put = tx.prepare_cached(&TENANT_DAY_PUT)?;
-        for ((tid, day), (total, _)) in day_totals.iter().filter(|(_, (_, dirty))| *dirty) {
+        for ((tid, day), (total, _, restated)) in day_totals.iter().filter(|(_, (_, dirty, _))| *dirty) {
             let key: [&dyn ToSql; 2] = [tid, day];
             let values = total.values();
-            put.execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
+            let revision: [i64; 2] = [i64::from(restated.is_some()), restated.unwrap_or(0)];
+            put.execute(params_from_iter(
+                key.into_iter().chain(values.iter().chain(&revision).map(|v| v as &dyn ToSql)),
+            ))?;
         }
     }
     for ((tid, day, _, version), (groups, d)) in &by_list {
@@ -1247,6 +1265,24 @@ impl Store for SqliteStore {
 
     fn unwritable(&self) -> Option<String> {
         self.health.get()
+    }
+
+    fn day_revisions(&self, tenant: &str, first: Day, last: Day) -> Result<Vec<DayRevision>, StoreError> {
+        self.with_reader(|conn| {
+            let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(Vec::new()) };
+            let mut st = conn.prepare_cached(
+                "SELECT day, revision, changed_at FROM tenant_day \
+                 WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3 AND revision > 0 ORDER BY day",
+            )?;
+            let rows = st.query_map(params![tid, first.julian(), last.julian()], |r| {
+                Ok(DayRevision {
+                    day: Day::from_julian(r.get(0)?),
+                    revision: r.get(1)?,
+                    changed_at_ms: Some(r.get::<_, i64>(2)?).filter(|&t| t > 0),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     fn close(&self) -> Result<(), StoreError> {

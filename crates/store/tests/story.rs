@@ -17,6 +17,7 @@ fn ev(id: &str, user: &str, day: Day, kind: EventKind, ts: i64) -> NewEvent {
         day,
         totals: DayTotals::of_event(&kind, ts),
         row: None,
+        restates_at_ms: None,
     }
 }
 
@@ -192,6 +193,33 @@ fn limits_story<S: Store>(store: &S) {
     assert_eq!(next.accepted, 1);
 }
 
+/// A published day's revision moves once per commit of late events that change its rows, and for
+/// nothing else.
+fn revision_story<S: Store>(store: &S) {
+    let day = Day::parse("2026-11-10").unwrap();
+    let late = |id: &str, at: i64| {
+        let mut e = in_dept(ev(id, "ou_r", day, EventKind::ImActive, 5));
+        e.restates_at_ms = Some(at);
+        e
+    };
+    // Before publication: no revision.
+    store.append_events("rev", BASIS, vec![in_dept(ev("r0", "ou_r", day, EventKind::ImActive, 1))]).unwrap();
+    assert_eq!(store.day_revisions("rev", day, day).unwrap(), []);
+    // Two late events in one commit: one revision, at the later instant.
+    store.append_events("rev", BASIS, vec![late("r1", 1_000), late("r2", 2_000)]).unwrap();
+    // A duplicate, and an event on a day the user has no row, move nothing.
+    store.append_events("rev", BASIS, vec![late("r1", 3_000)]).unwrap();
+    let mut rowless = ev("r3", "ou_r", day, EventKind::ImActive, 5);
+    rowless.restates_at_ms = Some(4_000);
+    store.append_events("rev", BASIS, vec![rowless]).unwrap();
+    let got = store.day_revisions("rev", day.plus(-5), day.plus(5)).unwrap();
+    assert_eq!(got, [adminstats_store::DayRevision { day, revision: 1, changed_at_ms: Some(2_000) }]);
+    store.append_events("rev", BASIS, vec![late("r4", 5_000)]).unwrap();
+    let got = store.day_revisions("rev", day, day).unwrap();
+    assert_eq!((got[0].revision, got[0].changed_at_ms), (2, Some(5_000)));
+    assert_eq!(store.day_revisions("nobody", day, day).unwrap(), []);
+}
+
 #[test]
 fn sqlite_story_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +227,7 @@ fn sqlite_story_and_reopen() {
         let s = SqliteStore::open(dir.path()).unwrap();
         story(&s);
         limits_story(&s);
+        revision_story(&s);
         s.close().unwrap();
     }
     let wal = std::fs::metadata(dir.path().join("adminstats.db-wal")).map_or(0, |m| m.len());
@@ -253,7 +282,7 @@ fn upgrades_a_version_1_database() {
     drop(s);
     let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
     let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
     let strict: i64 =
         c.query_row("SELECT strict FROM pragma_table_list('user_day')", [], |r| r.get(0)).unwrap();
     assert_eq!(strict, 1, "user_day refuses a value of the wrong type");
@@ -397,7 +426,9 @@ fn the_tables_hold_exactly_the_declared_counters() {
     };
     assert_eq!(columns("user_day")[3..], declared(DayCounters::COUNTERS));
     assert_eq!(columns("dept_day")[5..], declared(DeptCounts::COUNTERS));
-    assert_eq!(columns("tenant_day")[2..], declared(DayCounters::COUNTERS));
+    let n = DayCounters::COUNTERS.len();
+    assert_eq!(columns("tenant_day")[2..2 + n], declared(DayCounters::COUNTERS));
+    assert_eq!(columns("tenant_day")[2 + n..], ["revision", "changed_at"]);
     for table in ["user_day", "dept_day", "tenant_day"] {
         let strict: i64 =
             c.query_row("SELECT strict FROM pragma_table_list(?1)", [table], |r| r.get(0)).unwrap();

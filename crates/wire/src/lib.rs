@@ -34,6 +34,8 @@ pub const USER_STATS_EXPORT_PATH: &str = "/open-apis/admin/v1/admin_user_stats/e
 pub const INGEST_PATH: &str = "/ingest/v1/events";
 /// `GET`: the definition of every item field of both statistics endpoints (adminstats only).
 pub const FIELDS_PATH: &str = "/open-apis/admin/v1/admin_user_stats/fields";
+/// `GET`: which days are published and how often each was restated (adminstats only).
+pub const DAYS_PATH: &str = "/open-apis/admin/v1/admin_user_stats/days";
 /// The request id header, in the exact case the Python SDK looks up.
 pub const LOG_ID_HEADER: &str = "X-Tt-Logid";
 
@@ -405,6 +407,37 @@ fields::stat_item! {
             "全部产品版本 (every version), or one package seen that day."
             "产品版本",
     }
+}
+
+/// The query of `GET /open-apis/admin/v1/admin_user_stats/days`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DaysQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_geo: Option<String>,
+}
+
+/// The `data` of `GET /open-apis/admin/v1/admin_user_stats/days`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DaysPage {
+    pub items: Vec<DayItem>,
+}
+
+/// One date: whether it is published, when, and how often it was restated since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayItem {
+    pub date: String,
+    /// Visible in the listing now.
+    pub published: bool,
+    /// Tenant-local `YYYY-MM-DD HH:MM:SS` at which it became (or will become) visible.
+    pub published_at: String,
+    /// 0 at publication, +1 each time events arriving after publication changed the day's rows.
+    pub revision: i64,
+    /// Tenant-local time of the latest such change, or `""`.
+    pub changed_at: String,
 }
 
 /// The `data` of `GET /open-apis/admin/v1/admin_user_stats/fields`.

@@ -336,3 +336,57 @@ async fn department_stats_sum_user_rows_per_day_and_version() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
     assert_eq!(seen.last().unwrap(), "2026-11-20 Lark");
 }
+
+/// `/days`: which dates are published and when, and a revision that moves with every commit of
+/// late events that change a published day's rows, and with nothing else.
+#[tokio::test]
+async fn days_say_what_is_final_and_what_was_restated() {
+    let app = spawn_app().await;
+    let t = app.token("cli_full", "secret-full").await;
+    let days = |q: &'static str| {
+        let (app, t) = (&app, t.clone());
+        async move { app.get(&t, adminstats_wire::DAYS_PATH, q).await }
+    };
+    let (s, h, v) = days("start_date=2026-11-19&end_date=2026-11-22").await;
+    assert_eq!(s, 200, "{v}");
+    assert!(h.contains_key("x-ogw-ratelimit-remaining"));
+    assert_eq!(
+        v["data"]["items"],
+        json!([
+            {"date": "2026-11-19", "published": true, "published_at": "2026-11-20 09:30:00", "revision": 0, "changed_at": ""},
+            {"date": "2026-11-20", "published": true, "published_at": "2026-11-21 09:30:00", "revision": 0, "changed_at": ""},
+            {"date": "2026-11-21", "published": false, "published_at": "2026-11-22 09:30:00", "revision": 0, "changed_at": ""},
+            {"date": "2026-11-22", "published": false, "published_at": "2026-11-23 09:30:00", "revision": 0, "changed_at": ""},
+        ])
+    );
+    // A late event on the 20th restates it; one on the unpublished 21st does not.
+    let (_, v) = app
+        .ingest(
+            INGEST_CN,
+            &[
+                event("late1", "im.active", 1, "2026-11-20T10:00:00+08:00", ""),
+                event("late2", "im.active", 2, "2026-11-20T11:00:00+08:00", ""),
+                event("today", "im.active", 1, "2026-11-21T09:00:00+08:00", ""),
+            ]
+            .join("\n"),
+        )
+        .await;
+    assert_eq!(v["data"]["accepted"], 3);
+    app.calendar.advance(60_000);
+    app.ingest(INGEST_CN, &event("late3", "im.active", 1, "2026-11-20T12:00:00+08:00", "")).await;
+    app.ingest(INGEST_CN, &event("late3", "im.active", 1, "2026-11-20T12:00:00+08:00", "")).await;
+    let (_, _, v) = days("start_date=2026-11-20&end_date=2026-11-21").await;
+    let items = &v["data"]["items"];
+    assert_eq!(
+        (items[0]["revision"].as_i64(), items[0]["changed_at"].as_str()),
+        (Some(2), Some("2026-11-21 10:01:00"))
+    );
+    assert_eq!((items[1]["revision"].as_i64(), items[1]["changed_at"].as_str()), (Some(0), Some("")));
+    // The rules of the other endpoints.
+    let (s, _, v) = days("start_date=2025-01-01&end_date=2026-11-20").await;
+    assert_eq!((s, v["code"].as_i64()), (500, Some(1051001)), "{v}");
+    let none = app.token("cli_none", "secret-none").await;
+    let (s, _, v) =
+        app.get(&none, adminstats_wire::DAYS_PATH, "start_date=2026-11-20&end_date=2026-11-20").await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(99991672)));
+}

@@ -122,6 +122,8 @@ fn ingest_text(
 ) -> Result<IngestReply, ApiError> {
     let tenant = directory.tenant(tenant_key).ok_or(ApiError::IngestUnauthorized)?;
     let now = state.calendar.now_ms();
+    // An event for a day already published restates it (its revision moves, `/days`).
+    let published = adminstats_core::Day::last_published(now, tenant.geo);
     let mut events = Vec::new();
     // The line number of each event (the store refuses by index).
     let mut lines = Vec::new();
@@ -158,6 +160,7 @@ fn ingest_text(
                     totals: DayTotals::of_event(&e.kind, e.ts_ms),
                     open_id: user.open_id.clone(),
                     row: row_meta(tenant, user, e.day),
+                    restates_at_ms: (e.day <= published).then_some(now),
                     day: e.day,
                     event_id: e.event_id,
                 });

@@ -4,7 +4,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Router};
 
 use adminstats_wire::{
-    DEPT_STATS_PATH, FIELDS_PATH, INGEST_PATH, TOKEN_PATH, USER_STATS_EXPORT_PATH, USER_STATS_PATH,
+    DAYS_PATH, DEPT_STATS_PATH, FIELDS_PATH, INGEST_PATH, TOKEN_PATH, USER_STATS_EXPORT_PATH, USER_STATS_PATH,
 };
 
 use crate::error::ApiError;
@@ -12,6 +12,7 @@ use crate::logid;
 use crate::state::AppState;
 
 pub mod admin;
+pub mod days;
 pub mod dept_stats;
 pub mod export;
 pub mod fields;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route(USER_STATS_PATH, get(user_stats::list))
         .route(USER_STATS_EXPORT_PATH, get(export::stream))
         .route(FIELDS_PATH, get(fields::list))
+        .route(DAYS_PATH, get(days::list))
         .route(DEPT_STATS_PATH, get(dept_stats::list))
         .route(INGEST_PATH, post(ingest::ingest))
         .route("/admin-api/v1/directory/reload", post(admin::reload))
