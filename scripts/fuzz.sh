@@ -28,8 +28,8 @@ for target in event_line ingest_body query_string page_token directory; do
     fi
     printf '\n--> fuzzing %s for %ss\n' "$target" "$seconds" >&2
     mkdir -p "corpus/$target"
-    # New inputs go to target/fuzz/new-corpus (the committed corpus is only read), so a test run
-    # leaves the repository clean; `-merge=1` in the README folds a long run's finds back in.
+    # New inputs go to target/fuzz/new-corpus (the committed seeds are only read), so a run leaves
+    # the repository clean and a later run on this machine starts from what earlier ones learnt.
     new="$CARGO_TARGET_DIR/new-corpus/$target"
     log="$CARGO_TARGET_DIR/$target.log"
     mkdir -p "$new"
