@@ -12,8 +12,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Lines longer than this are rejected lines.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
-/// Bulk exports streaming at once, in all and per app (more are answered 429).
+/// Bulk exports streaming at once, in all (more are answered 429).
 pub const DEFAULT_MAX_EXPORTS: usize = 16;
+/// Bulk exports streaming at once per app (more are answered 429).
 pub const DEFAULT_MAX_EXPORTS_PER_APP: usize = 2;
 /// A response stream whose client takes nothing for this long is closed.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -150,19 +150,17 @@ impl RateLimiter {
         while q.front().is_some_and(|&t| now_ms - t >= 1000) {
             q.pop_front();
         }
-        if q.len() >= limit as usize {
-            let wait_ms = q.front().map_or(1000, |&t| t + 1000 - now_ms);
-            let reset_secs = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
-            return Err(ApiError::RateLimited { limit, reset_secs });
-        }
-        q.push_back(now_ms);
-        let remaining = (limit as usize).saturating_sub(q.len()) as u32;
-        let reset_secs = if remaining > 0 {
-            0
-        } else {
+        // Whole seconds until the oldest request in the window leaves it (at least 1).
+        let reset = |q: &VecDeque<i64>| {
             let wait_ms = q.front().map_or(1000, |&t| t + 1000 - now_ms);
             u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1)
         };
+        if q.len() >= limit as usize {
+            return Err(ApiError::RateLimited { limit, reset_secs: reset(q) });
+        }
+        q.push_back(now_ms);
+        let remaining = (limit as usize).saturating_sub(q.len()) as u32;
+        let reset_secs = if remaining > 0 { 0 } else { reset(q) };
         Ok(Quota { limit, remaining, reset_secs })
     }
 }

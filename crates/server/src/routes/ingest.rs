@@ -111,6 +111,20 @@ impl Refusals {
             self.listed.push(RejectedLine { line, reason: reason.to_string() });
         }
     }
+
+    /// Takes in refusals of lines judged apart (the store's, which come back per chunk): all are
+    /// counted, and the list stays the first [`INGEST_REJECTED_LISTED`] by line.
+    fn absorb(&mut self, other: Refusals) {
+        self.total += other.total;
+        for (code, n) in other.by_reason {
+            *self.by_reason.entry(code).or_default() += n;
+        }
+        if !other.listed.is_empty() {
+            self.listed.extend(other.listed);
+            self.listed.sort_by_key(|r| r.line);
+            self.listed.truncate(INGEST_REJECTED_LISTED);
+        }
+    }
 }
 
 /// Judges every line of `text` for `tenant_key` and appends the good ones durably.
@@ -129,9 +143,8 @@ fn ingest_text(
     let mut lines = Vec::new();
     let mut refused = Refusals::default();
     let mut reply = IngestReply::default();
-    // Refusals by the store come back per chunk, after the lines the parser refused; both are
-    // merged in line order when listed.
-    let mut by_store: Vec<(u64, Rejection)> = Vec::new();
+    // Refusals by the store (a day past its limit) come back per chunk; merged in at the end.
+    let mut by_store = Refusals::default();
     let mut append = |events: &mut Vec<NewEvent>, lines: &mut Vec<u64>, reply: &mut IngestReply| {
         if events.is_empty() {
             return Ok::<_, ApiError>(());
@@ -139,7 +152,9 @@ fn ingest_text(
         let outcome = state.store.append_events(tenant_key, tenant.dept_basis(), std::mem::take(events))?;
         reply.accepted += outcome.accepted;
         reply.duplicates += outcome.duplicates;
-        by_store.extend(outcome.refused.into_iter().map(|(i, why)| (lines[i], why)));
+        for (i, why) in &outcome.refused {
+            by_store.push(lines[*i], why);
+        }
         lines.clear();
         Ok(())
     };
@@ -174,35 +189,7 @@ fn ingest_text(
         }
     }
     append(&mut events, &mut lines, &mut reply)?;
-    if !by_store.is_empty() {
-        // Rare (a day past its limit): merged into line order, within the listing bound.
-        let mut all = Refusals::default();
-        let mut parsed = std::mem::take(&mut refused.listed).into_iter().peekable();
-        let mut stored = by_store.into_iter().peekable();
-        let listed_total = refused.total;
-        loop {
-            let take_stored = match (parsed.peek(), stored.peek()) {
-                (None, None) => break,
-                (Some(p), Some((n, _))) => *n < p.line,
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-            };
-            if take_stored {
-                let (n, why) = stored.next().expect("peeked");
-                all.push(n, &why);
-            } else {
-                let p = parsed.next().expect("peeked");
-                if all.listed.len() < INGEST_REJECTED_LISTED {
-                    all.listed.push(p);
-                }
-            }
-        }
-        refused.listed = all.listed;
-        refused.total = listed_total + all.total;
-        for (code, n) in all.by_reason {
-            *refused.by_reason.entry(code).or_default() += n;
-        }
-    }
+    refused.absorb(by_store);
     reply.rejected = refused.listed;
     reply.rejected_total = refused.total;
     reply.rejected_by_reason = refused.by_reason;
