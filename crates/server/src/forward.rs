@@ -27,7 +27,7 @@ impl Default for Forwarder {
     fn default() -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(90)) // above the longest long poll (60 s)
             .build()
             .unwrap_or_default();
         Forwarder { http, tokens: Mutex::new(HashMap::new()) }

@@ -38,6 +38,8 @@ pub struct Inner {
     pub directory_days: crate::query::depts::DirectoryDaysCache,
     /// Bulk exports streaming now.
     pub exports: Arc<ExportSlots>,
+    /// Wakes the long polls of `admin_user_stats/days/changes` when a tenant's days may have been restated.
+    pub day_changes: DayChangeSignals,
 }
 
 impl Deref for AppState {
@@ -72,6 +74,7 @@ impl AppState {
             access: Default::default(),
             directory_days: Default::default(),
             exports: Default::default(),
+            day_changes: Default::default(),
         }))
     }
 
@@ -238,6 +241,34 @@ impl Drop for ExportSlot {
             if *n == 0 {
                 by_app.remove(&self.app);
             }
+        }
+    }
+}
+
+/// One signal per tenant that some of its published days may have been restated: raised after
+/// every commit of late events, watched by the tenant's long polls (which then ask the store).
+/// A waiting poll costs a parked task and nothing else.
+#[derive(Debug, Default)]
+pub struct DayChangeSignals(Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>);
+
+impl DayChangeSignals {
+    /// A receiver that sees every [`notify`](Self::notify) of `tenant` after this call.
+    pub fn subscribe(&self, tenant: &str) -> tokio::sync::watch::Receiver<u64> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match all.get(tenant) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = tokio::sync::watch::channel(0);
+                all.insert(tenant.to_owned(), tx);
+                rx
+            }
+        }
+    }
+
+    /// Wakes the long polls of `tenant`.
+    pub fn notify(&self, tenant: &str) {
+        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct DayRevision {
     pub revision: i64,
     /// The instant (ms) of the latest such change.
     pub changed_at_ms: Option<i64>,
+    /// The tenant's restatements are numbered 1, 2, … in commit order; this day's latest (0 when
+    /// never restated).
+    pub change_seq: i64,
 }
 
 /// A user's row on one day, as the department sums see it: the directory's facts and the sums
@@ -250,4 +253,12 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// A database failure.
     fn day_revisions(&self, tenant: &str, first: Day, last: Day) -> Result<Vec<DayRevision>, StoreError>;
+
+    /// The days the tenant restated after restatement number `after_seq`, in the order of their
+    /// latest restatement, and the tenant's latest restatement number (0 when none). Every
+    /// restatement committed before the call has a number at most the one returned.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn day_changes(&self, tenant: &str, after_seq: i64) -> Result<(Vec<DayRevision>, i64), StoreError>;
 }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_dept_day.sql"),
     include_str!("../migrations/0004_strict_numbers.sql"),
     include_str!("../migrations/0005_day_revision.sql"),
+    include_str!("../migrations/0006_day_changes.sql"),
 ];
 
 /// Read-only connections kept open at most; more readers wait for one.
@@ -85,16 +86,21 @@ fn upsert_sql(table: &str, key: &[&str], counters: &[Counter]) -> String {
 static DAY_UPSERT: LazyLock<String> =
     LazyLock::new(|| upsert_sql("user_day", &["tenant", "day", "open_id"], DayCounters::COUNTERS));
 /// Writes one `tenant_day` row's totals whole, and moves its revision by the last two values
-/// (`1, instant` for a commit that restated the day, `0, 0` otherwise).
+/// (`1, instant` for a commit that restated the day, `0, 0` otherwise). A restated day takes the
+/// tenant's next `change_seq`.
 static TENANT_DAY_PUT: LazyLock<String> = LazyLock::new(|| {
     let n = 2 + DayCounters::COUNTERS.len() + 2;
     let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let rev = n - 1;
     let totals =
         DayCounters::COUNTERS.iter().map(|c| format!("{0} = excluded.{0}", c.name)).collect::<Vec<_>>();
     format!(
-        "INSERT INTO tenant_day (tenant, day, {}, revision, changed_at) VALUES ({placeholders}) \
+        "INSERT INTO tenant_day (tenant, day, {}, revision, changed_at, change_seq) VALUES ({placeholders}, \
+         CASE WHEN ?{rev} > 0 THEN (SELECT coalesce(max(change_seq), 0) + 1 FROM tenant_day WHERE tenant = ?1) \
+         ELSE 0 END) \
          ON CONFLICT (tenant, day) DO UPDATE SET {}, revision = revision + excluded.revision, \
-         changed_at = max(changed_at, excluded.changed_at)",
+         changed_at = max(changed_at, excluded.changed_at), \
+         change_seq = CASE WHEN excluded.revision > 0 THEN excluded.change_seq ELSE change_seq END",
         *DAY_COLUMNS,
         totals.join(", ")
     )
@@ -1271,17 +1277,26 @@ impl Store for SqliteStore {
         self.with_reader(|conn| {
             let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(Vec::new()) };
             let mut st = conn.prepare_cached(
-                "SELECT day, revision, changed_at FROM tenant_day \
+                "SELECT day, revision, changed_at, change_seq FROM tenant_day \
                  WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3 AND revision > 0 ORDER BY day",
             )?;
-            let rows = st.query_map(params![tid, first.julian(), last.julian()], |r| {
-                Ok(DayRevision {
-                    day: Day::from_julian(r.get(0)?),
-                    revision: r.get(1)?,
-                    changed_at_ms: Some(r.get::<_, i64>(2)?).filter(|&t| t > 0),
-                })
-            })?;
+            let rows = st.query_map(params![tid, first.julian(), last.julian()], day_revision)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn day_changes(&self, tenant: &str, after_seq: i64) -> Result<(Vec<DayRevision>, i64), StoreError> {
+        self.with_reader(|conn| {
+            let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok((Vec::new(), 0)) };
+            let latest: i64 = conn
+                .prepare_cached("SELECT coalesce(max(change_seq), 0) FROM tenant_day WHERE tenant = ?1")?
+                .query_row(params![tid], |r| r.get(0))?;
+            let mut st = conn.prepare_cached(
+                "SELECT day, revision, changed_at, change_seq FROM tenant_day \
+                 WHERE tenant = ?1 AND change_seq > ?2 ORDER BY change_seq",
+            )?;
+            let rows = st.query_map(params![tid, after_seq], day_revision)?;
+            Ok((rows.collect::<Result<_, _>>()?, latest))
         })
     }
 
@@ -1303,4 +1318,14 @@ impl Drop for SqliteStore {
             tracing::warn!(error = %e, "store closed on drop");
         }
     }
+}
+
+/// A [`DayRevision`] from `day, revision, changed_at, change_seq`.
+fn day_revision(r: &rusqlite::Row<'_>) -> rusqlite::Result<DayRevision> {
+    Ok(DayRevision {
+        day: Day::from_julian(r.get(0)?),
+        revision: r.get(1)?,
+        changed_at_ms: Some(r.get::<_, i64>(2)?).filter(|&t| t > 0),
+        change_seq: r.get(3)?,
+    })
 }

@@ -213,11 +213,26 @@ fn revision_story<S: Store>(store: &S) {
     rowless.restates_at_ms = Some(4_000);
     store.append_events("rev", BASIS, vec![rowless]).unwrap();
     let got = store.day_revisions("rev", day.plus(-5), day.plus(5)).unwrap();
-    assert_eq!(got, [adminstats_store::DayRevision { day, revision: 1, changed_at_ms: Some(2_000) }]);
+    assert_eq!(
+        got,
+        [adminstats_store::DayRevision { day, revision: 1, changed_at_ms: Some(2_000), change_seq: 1 }]
+    );
+    assert_eq!(store.day_changes("rev", 0).unwrap(), (got, 1));
+    // Another day restated, then the first again: the changes come in the order of the latest.
+    let mut other = in_dept(ev("r5", "ou_r", day.plus(1), EventKind::ImActive, 5));
+    store.append_events("rev", BASIS, vec![other.clone()]).unwrap();
+    other.event_id = "r6".into();
+    other.restates_at_ms = Some(4_500);
+    store.append_events("rev", BASIS, vec![other]).unwrap();
     store.append_events("rev", BASIS, vec![late("r4", 5_000)]).unwrap();
     let got = store.day_revisions("rev", day, day).unwrap();
-    assert_eq!((got[0].revision, got[0].changed_at_ms), (2, Some(5_000)));
+    assert_eq!((got[0].revision, got[0].changed_at_ms, got[0].change_seq), (2, Some(5_000), 3));
+    let (changes, latest) = store.day_changes("rev", 1).unwrap();
+    let order: Vec<(Day, i64)> = changes.iter().map(|c| (c.day, c.change_seq)).collect();
+    assert_eq!((order, latest), (vec![(day.plus(1), 2), (day, 3)], 3));
+    assert_eq!(store.day_changes("rev", 3).unwrap(), (vec![], 3));
     assert_eq!(store.day_revisions("nobody", day, day).unwrap(), []);
+    assert_eq!(store.day_changes("nobody", 0).unwrap(), (vec![], 0));
 }
 
 #[test]
@@ -282,7 +297,7 @@ fn upgrades_a_version_1_database() {
     drop(s);
     let c = rusqlite::Connection::open(dir.path().join("adminstats.db")).unwrap();
     let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(v, 5);
+    assert_eq!(v, 6);
     let strict: i64 =
         c.query_row("SELECT strict FROM pragma_table_list('user_day')", [], |r| r.get(0)).unwrap();
     assert_eq!(strict, 1, "user_day refuses a value of the wrong type");
@@ -428,7 +443,7 @@ fn the_tables_hold_exactly_the_declared_counters() {
     assert_eq!(columns("dept_day")[5..], declared(DeptCounts::COUNTERS));
     let n = DayCounters::COUNTERS.len();
     assert_eq!(columns("tenant_day")[2..2 + n], declared(DayCounters::COUNTERS));
-    assert_eq!(columns("tenant_day")[2 + n..], ["revision", "changed_at"]);
+    assert_eq!(columns("tenant_day")[2 + n..], ["revision", "changed_at", "change_seq"]);
     for table in ["user_day", "dept_day", "tenant_day"] {
         let strict: i64 =
             c.query_row("SELECT strict FROM pragma_table_list(?1)", [table], |r| r.get(0)).unwrap();

@@ -36,6 +36,8 @@ pub const INGEST_PATH: &str = "/ingest/v1/events";
 pub const FIELDS_PATH: &str = "/open-apis/admin/v1/admin_user_stats/fields";
 /// `GET`: which days are published and how often each was restated (adminstats only).
 pub const DAYS_PATH: &str = "/open-apis/admin/v1/admin_user_stats/days";
+/// Long polling for newly published or restated days (adminstats only).
+pub const DAY_CHANGES_PATH: &str = "/open-apis/admin/v1/admin_user_stats/days/changes";
 /// The request id header, in the exact case the Python SDK looks up.
 pub const LOG_ID_HEADER: &str = "X-Tt-Logid";
 
@@ -437,6 +439,37 @@ pub struct DayItem {
     /// 0 at publication, +1 each time events arriving after publication changed the day's rows.
     pub revision: i64,
     /// Tenant-local time of the latest such change, or `""`.
+    pub changed_at: String,
+}
+
+/// The query of `GET /open-apis/admin/v1/admin_user_stats/days/changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DayChangesQuery {
+    /// A cursor from an earlier answer; none means "from now".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// 0 to [`vocab::DAY_CHANGES_MAX_WAIT`] seconds; 0 (the default) answers at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_seconds: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_geo: Option<String>,
+}
+
+/// The `data` of `GET /open-apis/admin/v1/admin_user_stats/days/changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DayChangesPage {
+    /// The days published or restated after the cursor, by date; empty when the wait ran out.
+    pub items: Vec<DayChange>,
+    /// Where the next call resumes.
+    pub cursor: String,
+}
+
+/// A day newly published, or restated, and its revision now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayChange {
+    pub date: String,
+    pub revision: i64,
+    pub published_at: String,
     pub changed_at: String,
 }
 

@@ -29,6 +29,8 @@ pub const DEPT_STATS_DEFAULT_PAGE_SIZE: usize = 10;
 pub const DEPT_STATS_MAX_DEPTH: usize = 4;
 /// The longest range of `admin_user_stats/days`, in days.
 pub const DAYS_MAX_DAYS: i32 = 366;
+/// The longest `wait_seconds` of `admin_user_stats/days/changes`.
+pub const DAY_CHANGES_MAX_WAIT: usize = 60;
 /// Rejected lines listed one by one in an ingestion reply; beyond, they are only counted by reason.
 pub const INGEST_REJECTED_LISTED: usize = 1000;
 /// The `product_version` of the `admin_dept_stats` item that covers every package.

@@ -390,3 +390,85 @@ async fn days_say_what_is_final_and_what_was_restated() {
         app.get(&none, adminstats_wire::DAYS_PATH, "start_date=2026-11-20&end_date=2026-11-20").await;
     assert_eq!((s, v["code"].as_i64()), (400, Some(99991672)));
 }
+
+/// `/days/changes`: a long poll answered when 09:30 publishes a day (no event needed) and when a
+/// late event restates one, with cursors that resume exactly and refuse tampering.
+#[tokio::test]
+async fn day_changes_wake_long_polls_at_publication_and_restatement() {
+    let app = TestApp::builder().calendar("2026-11-22T09:29:59+08:00").spawn().await;
+    let t = app.token("cli_full", "secret-full").await;
+    let poll = |q: String| {
+        let (app, t) = (&app, t.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let (s, _, v) = app.get(&t, adminstats_wire::DAY_CHANGES_PATH, &q).await;
+            assert_eq!(s, 200, "{v}");
+            (v["data"]["items"].clone(), v["data"]["cursor"].as_str().unwrap().to_owned(), started.elapsed())
+        }
+    };
+    let (items, c0, _) = poll(String::new()).await;
+    assert_eq!(items, json!([]), "no after: from now");
+
+    // Publication at 09:30 wakes the poll, though nothing is ingested.
+    let waiting = poll(format!("after={c0}&wait_seconds=30"));
+    let mover = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.calendar.set(ms("2026-11-22T09:30:00+08:00"));
+    };
+    let ((items, c1, took), ()) = tokio::join!(waiting, mover);
+    assert_eq!(
+        items,
+        json!([{"date": "2026-11-21", "revision": 0, "published_at": "2026-11-22 09:30:00", "changed_at": ""}])
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "answered at publication, not at the deadline: {took:?}"
+    );
+
+    // A late event wakes the next poll with the restated day.
+    let waiting = poll(format!("after={c1}&wait_seconds=30"));
+    let late = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.ingest(INGEST_CN, &event("late", "im.active", 1, "2026-11-20T10:00:00+08:00", "")).await;
+    };
+    let ((items, c2, took), ()) = tokio::join!(waiting, late);
+    assert_eq!(
+        items,
+        json!([{"date": "2026-11-20", "revision": 1, "published_at": "2026-11-21 09:30:00", "changed_at": "2026-11-22 09:30:00"}])
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+
+    // Nothing new: the wait runs out with no items and a cursor that still resumes there.
+    let (items, c3, took) = poll(format!("after={c2}&wait_seconds=1")).await;
+    assert_eq!(items, json!([]));
+    assert!(took >= std::time::Duration::from_millis(900), "{took:?}");
+    let (items, _, _) = poll(format!("after={c3}")).await;
+    assert_eq!(items, json!([]));
+    // The first cursor sees both changes, each day once, by date.
+    let (items, _, _) = poll(format!("after={c0}")).await;
+    let dates: Vec<(&str, i64)> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["date"].as_str().unwrap(), i["revision"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(dates, [("2026-11-20", 1), ("2026-11-21", 0)]);
+
+    // Refusals: a tampered cursor, another app's cursor, a wait beyond 60 s.
+    let path = adminstats_wire::DAY_CHANGES_PATH;
+    let mut tampered = c1.clone().into_bytes();
+    tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let (s, _, v) = app.get(&t, path, &format!("after={tampered}")).await;
+    assert_eq!((s, v["code"].as_i64()), (500, Some(1051001)), "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("after"), "{v}");
+    let eng = app.token("cli_eng", "secret-eng").await;
+    let (s, _, v) = app.get(&eng, path, &format!("after={c1}")).await;
+    assert_eq!((s, v["code"].as_i64()), (500, Some(1051001)), "bound to the app: {v}");
+    let (s, _, v) = app.get(&t, path, "wait_seconds=61").await;
+    assert_eq!((s, v["code"].as_i64()), (500, Some(1051001)), "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("from 0 to 60"), "{v}");
+    let none = app.token("cli_none", "secret-none").await;
+    let (s, _, v) = app.get(&none, path, "").await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(99991672)));
+}

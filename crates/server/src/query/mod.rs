@@ -147,13 +147,32 @@ pub fn id_type<T: std::str::FromStr>(
 /// # Errors
 /// 1051001 naming the rule.
 pub fn page_size(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    integer(v, "page_size", default, 1..=max)
+}
+
+/// Parses an integer parameter in plain digits within `range`: `default` when absent or empty.
+///
+/// # Errors
+/// 1051001 naming the parameter and the range.
+pub fn integer(
+    v: Option<&str>,
+    name: &str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ApiError> {
     match v {
         None | Some("") => Ok(default),
         Some(s) => Some(s)
             .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse::<usize>().ok())
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::Param(format!("page_size {s:?} must be an integer from 1 to {max}"))),
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::Param(format!(
+                    "{name} {s:?} must be an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ))
+            }),
     }
 }
 

@@ -149,7 +149,12 @@ fn ingest_text(
         if events.is_empty() {
             return Ok::<_, ApiError>(());
         }
+        let late = events.iter().any(|e| e.restates_at_ms.is_some());
         let outcome = state.store.append_events(tenant_key, tenant.dept_basis(), std::mem::take(events))?;
+        if late && outcome.accepted > 0 {
+            // Some published day may have been restated: its long pollers look.
+            state.day_changes.notify(tenant_key);
+        }
         reply.accepted += outcome.accepted;
         reply.duplicates += outcome.duplicates;
         for (i, why) in &outcome.refused {

@@ -4,7 +4,8 @@ use axum::routing::{get, post};
 use axum::{middleware, Router};
 
 use adminstats_wire::{
-    DAYS_PATH, DEPT_STATS_PATH, FIELDS_PATH, INGEST_PATH, TOKEN_PATH, USER_STATS_EXPORT_PATH, USER_STATS_PATH,
+    DAYS_PATH, DAY_CHANGES_PATH, DEPT_STATS_PATH, FIELDS_PATH, INGEST_PATH, TOKEN_PATH,
+    USER_STATS_EXPORT_PATH, USER_STATS_PATH,
 };
 
 use crate::error::ApiError;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route(USER_STATS_EXPORT_PATH, get(export::stream))
         .route(FIELDS_PATH, get(fields::list))
         .route(DAYS_PATH, get(days::list))
+        .route(DAY_CHANGES_PATH, get(days::changes))
         .route(DEPT_STATS_PATH, get(dept_stats::list))
         .route(INGEST_PATH, post(ingest::ingest))
         .route("/admin-api/v1/directory/reload", post(admin::reload))
