@@ -773,8 +773,13 @@ fn since_last_exports_only_newly_published_days() {
     let (header, rows) = read_csv(&again);
     assert_eq!((header.len(), rows.len()), (33, 0));
 
-    // Two days later the service has published 11-16 and 11-17 (with their events).
-    let mut late = String::new();
+    // Two days later the service has published 11-16 and 11-17 (with their events), and a late
+    // event has restated 11-10, exported already.
+    let mut late = String::from(concat!(
+        r#"{"event_id":"restates","type":"docs.created","open_id":"ou_00000000000000000000000000000003","#,
+        r#""ts":"2026-11-10T10:00:00+08:00","count":7}"#,
+        "\n"
+    ));
     for (n, day) in ["2026-11-16", "2026-11-17"].iter().enumerate() {
         late.push_str(&format!(
             "{{\"event_id\":\"late-{n}\",\"type\":\"docs.created\",\"open_id\":\"ou_{:032x}\",\"ts\":\"{day}T10:00:00+08:00\",\"count\":2}}\n",
@@ -794,7 +799,7 @@ fn since_last_exports_only_newly_published_days() {
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(reply["data"]["accepted"], 2, "{reply}");
+    assert_eq!(reply["data"]["accepted"], 3, "{reply}");
     let w = World { dir, directory, server };
     let next = w.path("next.jsonl");
     run_ok(export_cmd(
@@ -812,10 +817,36 @@ fn since_last_exports_only_newly_published_days() {
         ],
     ));
     let got = read_jsonl(&std::fs::read(&next).unwrap());
-    let want = w.reference("2026-11-16", "2026-11-17");
-    assert_eq!(got.len(), 2 * (USERS - 1), "user 9 has left");
+    let mut want = w.reference("2026-11-10", "2026-11-10");
+    assert!(want.iter().any(|i| i.create_docs_num >= 7), "the restated day as served now");
+    want.extend(w.reference("2026-11-16", "2026-11-17"));
+    assert_eq!(got.len(), 3 * (USERS - 1), "the restated day, then the new ones; user 9 has left");
     assert_eq!(got, want);
     assert!(got.iter().any(|i| i.create_docs_num == 2));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        (&saved["revisions"]["2026-11-10"], &saved["revisions"]["2026-11-17"], &saved["revisions"]["2026-11-01"]),
+        (&serde_json::json!(2), &serde_json::json!(1), &serde_json::json!(1)),
+        "the world's events were ingested after their days were published: revision 1; 11-10 once more: {saved}"
+    );
+
+    // Exported at their new revisions, nothing is fetched again.
+    let last = w.path("last.jsonl");
+    let r = run_ok(export_cmd(
+        &w.server.url,
+        &[
+            "--since-last",
+            "--state",
+            s,
+            "--end-date",
+            "2026-12-31",
+            "--format",
+            "jsonl",
+            "--output",
+            last.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(std::fs::read(&last).unwrap(), b"", "{}", String::from_utf8_lossy(&r.stderr));
 }
 
 #[test]

@@ -53,7 +53,10 @@ mod limiter;
 mod request;
 mod retry;
 
-pub use adminstats_wire::{UserStatItem, UserStatsPage, UserStatsQuery};
+pub use adminstats_wire::{DayChange, DayChangesPage, DayItem, UserStatItem, UserStatsPage, UserStatsQuery};
+
+/// The longest range one [`Client::days`] request may ask for, in days.
+pub const DAYS_MAX_DAYS: u32 = adminstats_wire::vocab::DAYS_MAX_DAYS as u32;
 pub use bulk::BulkRows;
 pub use client::{Client, ClientBuilder, DEFAULT_RATE_LIMIT, FEISHU_BASE_URL, LARK_BASE_URL};
 pub use error::{Error, Result};

@@ -51,6 +51,9 @@ pub enum ExportError {
     /// The fetching client could not be built.
     #[error(transparent)]
     Client(adminstats_client::Error),
+    /// `admin_user_stats/days` (which days are published, and their revisions) failed.
+    #[error("cannot read which days are published and restated (admin_user_stats/days)")]
+    Days(#[source] adminstats_client::Error),
     /// The state file could not be written.
     #[error("cannot write the state file")]
     State(#[source] io::Error),

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use adminstats_client::{
-    format_date, parse_date, DepartmentIdType, UserIdType, UserStatsRequest, MAX_PAGE_SIZE,
+    format_date, parse_date, split_windows, DepartmentIdType, UserIdType, UserStatsRequest, MAX_PAGE_SIZE,
+    MAX_WINDOW_DAYS,
 };
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -111,6 +112,8 @@ pub struct Plan {
     /// `--output` as given, `-` for stdout.
     pub(crate) output_name: String,
     pub(crate) state_path: Option<PathBuf>,
+    /// `--since-last`: days restated since they were exported are fetched again too.
+    pub(crate) since_last: bool,
     pub(crate) concurrency: usize,
     pub(crate) rate_limit: Option<f64>,
     pub(crate) source: Source,
@@ -247,6 +250,7 @@ impl Plan {
             output_name: args.output,
             output,
             state_path: args.state,
+            since_last: args.since_last,
             concurrency: usize::from(args.concurrency),
             rate_limit: args.rate_limit,
             source: args.source,
@@ -255,15 +259,40 @@ impl Plan {
         })
     }
 
-    /// Which run this is, for resuming: `None` when there is nothing to fetch.
-    pub(crate) fn run_key(&self) -> Option<RunKey> {
-        let (start, end) = self.range?;
+    /// Which run this is, for resuming: `None` when there is nothing to fetch (no new day and
+    /// none of `restated`).
+    pub(crate) fn run_key(&self, restated: &[Date]) -> Option<RunKey> {
+        if self.range.is_none() && restated.is_empty() {
+            return None;
+        }
+        let (start, end) = self.range.map(|(s, e)| (format_date(s), format_date(e))).unwrap_or_default();
         Some(RunKey {
-            start: format_date(start),
-            end: format_date(end),
+            start,
+            end,
+            restated: restated.iter().map(|&d| format_date(d)).collect(),
             format: self.format,
             output: self.output_name.clone(),
         })
+    }
+
+    /// Whether a `--since-last` run must ask the server which exported days were restated
+    /// (there are exported days to ask about).
+    pub(crate) fn since_last_checks_restated(&self, book: &Book) -> bool {
+        self.since_last && !book.state.revisions.is_empty()
+    }
+
+    /// The windows of a run: each run of consecutive `restated` days, then the new range, each
+    /// split into windows of at most 31 days, in date order.
+    pub(crate) fn windows(&self, restated: &[Date]) -> Vec<(Date, Date)> {
+        let mut spans: Vec<(Date, Date)> = Vec::new();
+        for &d in restated {
+            match spans.last_mut() {
+                Some((_, e)) if e.next_day() == Some(d) => *e = d,
+                _ => spans.push((d, d)),
+            }
+        }
+        spans.extend(self.range);
+        spans.into_iter().flat_map(|(s, e)| split_windows(s, e, MAX_WINDOW_DAYS)).collect()
     }
 }
 

@@ -9,12 +9,18 @@ use std::sync::atomic::{AtomicU64, AtomicU8};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adminstats_client::{format_date, split_windows, Client, RetryPolicy, MAX_WINDOW_DAYS};
+use std::collections::BTreeMap;
+
+use adminstats_client::{format_date, parse_date, split_windows, Client, RetryPolicy};
+use time::Date;
 
 use crate::error::ExportError;
 use crate::fetch::{fetch_all, Shared, MODE_PAGES, MODE_UNKNOWN};
 use crate::output::{join_segments, write_empty};
 use crate::plan::{Plan, Source};
+
+/// The longest range one `admin_user_stats/days` request may ask for.
+const DAYS_MAX_DAYS: u32 = adminstats_client::DAYS_MAX_DAYS;
 use crate::progress::Progress;
 use crate::segments::{SegmentPrefix, MAX_SEGMENTS};
 use crate::state::{Book, Checkpoint, RunState, WindowState};
@@ -74,16 +80,9 @@ pub async fn run(
 }
 
 async fn export(plan: &Plan, book: &mut Book, segments: &SegmentPrefix) -> Result<(), ExportError> {
-    let Some(key) = plan.run_key() else {
-        // --since-last, and nothing published since the last run.
-        let last = book.state.last_date.clone().unwrap_or_default();
-        let written = write_empty(plan, segments);
-        segments.remove_all(0);
-        written.map_err(ExportError::Output)?;
-        eprintln!("nothing new since {last}: wrote an empty export to {}", plan.output_name);
-        return Ok(());
-    };
-    let (start, end) = plan.range.expect("a run key has a range");
+    if plan.range.is_none() && !plan.since_last_checks_restated(book) {
+        return nothing_new(plan, book, segments);
+    }
 
     // The URL and the credentials, checked before anything is written, with few retries: an
     // unreachable server or a wrong secret is reported in a second, not after a minute of backoff.
@@ -96,6 +95,14 @@ async fn export(plan: &Plan, book: &mut Book, segments: &SegmentPrefix) -> Resul
         .tenant_access_token()
         .await
         .map_err(|source| ExportError::Token { base_url: plan.base_url.clone(), source })?;
+
+    let restated =
+        if plan.since_last { restated_days(&probe, &book.state.revisions).await? } else { Vec::new() };
+    let restated: Vec<Date> =
+        restated.into_iter().filter(|d| plan.range.is_none_or(|(start, _)| *d < start)).collect();
+    let Some(key) = plan.run_key(&restated) else {
+        return nothing_new(plan, book, segments);
+    };
 
     // Resume the state's unfinished run if it is this one; else drop its files and start afresh.
     if let Some(old) = book.state.run.take() {
@@ -112,17 +119,40 @@ async fn export(plan: &Plan, book: &mut Book, segments: &SegmentPrefix) -> Resul
             );
         }
     }
-    let run = book.state.run.get_or_insert_with(|| RunState {
-        key: key.clone(),
-        windows: split_windows(start, end, MAX_WINDOW_DAYS)
-            .into_iter()
-            .map(|(s, e)| WindowState { start: format_date(s), end: format_date(e), cp: Checkpoint::at(s) })
-            .collect(),
-    });
+    if book.state.run.is_none() {
+        let spans = plan.windows(&restated);
+        // What each day's revision is before any of its rows are fetched (kept with a state file).
+        let revisions = if plan.state_path.is_some() {
+            published_revisions(&probe, &spans).await?
+        } else {
+            BTreeMap::new()
+        };
+        book.state.run = Some(RunState {
+            key: key.clone(),
+            windows: spans
+                .into_iter()
+                .map(|(s, e)| WindowState {
+                    start: format_date(s),
+                    end: format_date(e),
+                    cp: Checkpoint::at(s),
+                })
+                .collect(),
+            revisions,
+        });
+    }
+    let run = book.state.run.as_ref().expect("just set");
     let windows = run.windows.clone();
     book.save(true).map_err(ExportError::State)?;
+    if !restated.is_empty() {
+        let list: Vec<String> = restated.iter().map(|&d| format_date(d)).collect();
+        eprintln!("restated since exported, fetched again: {}", list.join(", "));
+    }
 
-    let total_days = u64::try_from((end - start).whole_days() + 1).unwrap_or(0);
+    let total_days: u64 = windows
+        .iter()
+        .filter_map(|w| Some((parse_date(&w.start).ok()?, parse_date(&w.end).ok()?)))
+        .map(|(s, e)| u64::try_from((e - s).whole_days() + 1).unwrap_or(0))
+        .sum();
     let progress = Progress::new(windows.iter().map(|w| w.cp.rows).sum());
     if let Some(run) = &book.state.run {
         progress.estimate(run, total_days);
@@ -183,17 +213,66 @@ async fn export(plan: &Plan, book: &mut Book, segments: &SegmentPrefix) -> Resul
     if last > book.state.last_date {
         book.state.last_date = last;
     }
+    book.state.revisions.extend(run.revisions.clone());
     book.state.run = None;
     book.save(true).map_err(ExportError::State)?;
 
     let secs = plan.started.elapsed().as_secs_f64();
+    let (first, last) = (
+        run.windows.first().map_or("", |w| w.start.as_str()),
+        run.windows.last().map_or("", |w| w.end.as_str()),
+    );
     eprintln!(
-        "exported {rows} rows, {} to {}, to {} in {secs:.1}s ({:.0} rows/s, {})",
-        run.key.start,
-        run.key.end,
+        "exported {rows} rows, {first} to {last}, to {} in {secs:.1}s ({:.0} rows/s, {})",
         plan.output_name,
         rows as f64 / secs.max(1e-9),
         shared.via()
     );
     Ok(())
+}
+
+/// A `--since-last` run with no new day and no restated one: an empty export.
+fn nothing_new(plan: &Plan, book: &Book, segments: &SegmentPrefix) -> Result<(), ExportError> {
+    let last = book.state.last_date.clone().unwrap_or_default();
+    let written = write_empty(plan, segments);
+    segments.remove_all(0);
+    written.map_err(ExportError::Output)?;
+    eprintln!("nothing new since {last}: wrote an empty export to {}", plan.output_name);
+    Ok(())
+}
+
+/// The days of `exported` whose revision on the server has moved past the one recorded, by date.
+/// Empty, with a note, when the server does not say (Lark's has no `admin_user_stats/days`).
+async fn restated_days(client: &Client, exported: &BTreeMap<String, i64>) -> Result<Vec<Date>, ExportError> {
+    let dates: Vec<Date> = exported.keys().filter_map(|d| parse_date(d).ok()).collect();
+    let (Some(&first), Some(&last)) = (dates.first(), dates.last()) else { return Ok(Vec::new()) };
+    let mut restated = Vec::new();
+    for (s, e) in split_windows(first, last, DAYS_MAX_DAYS) {
+        let Some(items) = client.days(s, e).await.map_err(ExportError::Days)? else {
+            eprintln!("note: the server has no admin_user_stats/days: days restated after export are not fetched again");
+            return Ok(Vec::new());
+        };
+        for item in items {
+            if exported.get(&item.date).is_some_and(|&r| item.revision > r) {
+                restated.extend(parse_date(&item.date).ok());
+            }
+        }
+    }
+    Ok(restated)
+}
+
+/// The revision of every published day of `spans`, as the server says now (empty on a server
+/// without `admin_user_stats/days`).
+async fn published_revisions(
+    client: &Client,
+    spans: &[(Date, Date)],
+) -> Result<BTreeMap<String, i64>, ExportError> {
+    let mut out = BTreeMap::new();
+    for &(s, e) in spans {
+        for (s, e) in split_windows(s, e, DAYS_MAX_DAYS) {
+            let Some(items) = client.days(s, e).await.map_err(ExportError::Days)? else { return Ok(out) };
+            out.extend(items.into_iter().filter(|i| i.published).map(|i| (i.date, i.revision)));
+        }
+    }
+    Ok(out)
 }

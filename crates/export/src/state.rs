@@ -4,6 +4,7 @@
 //!
 //! Every type written to the file is declared here, so the file's format is this module.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
@@ -55,8 +56,12 @@ pub(crate) struct Identity {
 /// Which run a state describes: a re-run resumes it only if all of these are the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RunKey {
+    /// The first and last date of the new days (both empty when only restated days are fetched).
     pub(crate) start: String,
     pub(crate) end: String,
+    /// Days exported before and restated since (`--since-last`), fetched again ahead of the new ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) restated: Vec<String>,
     pub(crate) format: Format,
     pub(crate) output: String,
 }
@@ -67,6 +72,11 @@ pub(crate) struct RunState {
     #[serde(flatten)]
     pub(crate) key: RunKey,
     pub(crate) windows: Vec<WindowState>,
+    /// The revision of each published day of the run, as `admin_user_stats/days` said before its
+    /// first row was fetched (empty on a server without it). Recorded as exported when the run
+    /// completes: a day restated during the run is fetched again by the next `--since-last`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) revisions: BTreeMap<String, i64>,
 }
 
 /// One window of a run: its dates (inclusive) and its checkpoint.
@@ -99,6 +109,10 @@ pub(crate) struct State {
     identity: Identity,
     /// The last date a completed run received rows for (`--since-last` starts the day after).
     pub(crate) last_date: Option<String>,
+    /// The revision at which each published day was exported (adminstats servers only):
+    /// `--since-last` fetches again every day whose revision has moved since.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) revisions: BTreeMap<String, i64>,
     /// The unfinished run, if any.
     pub(crate) run: Option<RunState>,
 }
@@ -126,6 +140,7 @@ impl Book {
                     user_id_type: None,
                 },
                 last_date: None,
+                revisions: BTreeMap::new(),
                 run: None,
             },
             last_save: None,
@@ -138,7 +153,13 @@ impl Book {
     /// A [`UsageError`] naming `--state` when the file cannot be read, is not a state file, has
     /// another version, or was written for another base URL, app or filter.
     pub(crate) fn load(path: Option<PathBuf>, identity: Identity) -> Result<Book, UsageError> {
-        let fresh = State { version: STATE_VERSION, identity: identity.clone(), last_date: None, run: None };
+        let fresh = State {
+            version: STATE_VERSION,
+            identity: identity.clone(),
+            last_date: None,
+            revisions: BTreeMap::new(),
+            run: None,
+        };
         let Some(p) = path else { return Ok(Book { path: None, state: fresh, last_save: None }) };
         let state = match fs::read(&p) {
             Ok(bytes) => {
@@ -209,6 +230,7 @@ mod tests {
             key: RunKey {
                 start: "2026-02-01".into(),
                 end: "2026-03-15".into(),
+                restated: vec![],
                 format: Format::Csv,
                 output: "o.csv".into(),
             },
@@ -223,6 +245,7 @@ mod tests {
                     done: false,
                 },
             }],
+            revisions: BTreeMap::new(),
         });
         book.save(true).unwrap();
         // Throttled: a second save within 250 ms is skipped unless forced.
