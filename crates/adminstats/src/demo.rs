@@ -205,6 +205,10 @@ fn guide(base: &str, demo: &Demo, directory: &Path, data: &Path, now_ms: i64) ->
          -d '{{\"app_id\":\"{id}\",\"app_secret\":\"{secret}\"}}'\n\
          # 2. a page of statistics (paste the token)\n\
          curl '{base}/open-apis/admin/v1/admin_user_stats?start_date={start}&end_date={end}&page_size=20' \
+         -H 'Authorization: Bearer t-...'\n\
+         # 3. adminstats only: wait (up to 60 s) for the next day to be published or restated;\n\
+         #    pass the answer's cursor as after=… to wait for the one after\n\
+         curl '{base}/open-apis/admin/v1/admin_user_stats/days/changes?wait_seconds=60' \
          -H 'Authorization: Bearer t-...'\n",
         id = app.app_id,
         secret = app.app_secret,
@@ -234,7 +238,9 @@ fn guide(base: &str, demo: &Demo, directory: &Path, data: &Path, now_ms: i64) ->
     let _ = writeln!(
         s,
         "# export everything to CSV with our client\n\
-         adminstats export --base-url {base} --app-id {id} --app-secret {secret} --start-date {s0} --end-date {end} --output stats.csv\n\n\
+         adminstats export --base-url {base} --app-id {id} --app-secret {secret} --start-date {s0} --end-date {end} --output stats.csv\n\
+         # or keep a directory up to date, one file per day, as days are published or restated\n\
+         mkdir -p days && adminstats export --base-url {base} --app-id {id} --app-secret {secret} --follow --state days.state --start-date {s0} --output days/\n\n\
          Stop with Ctrl-C.",
         id = app.app_id,
         secret = app.app_secret,

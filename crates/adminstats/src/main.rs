@@ -71,6 +71,10 @@ struct ExportArgs {
     /// Only the days after the last day a previous run with this --state received rows for.
     #[arg(long, requires = "state")]
     since_last: bool,
+    /// Keep running: export each day to DIR/YYYY-MM-DD.<format> as it is published or restated
+    /// (--output names the directory; adminstats servers only). Stop it with SIGINT or SIGTERM.
+    #[arg(long, requires = "state")]
+    follow: bool,
     /// Windows of 31 days fetched at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -111,6 +115,9 @@ impl From<ExportArgs> for Options {
 
 /// `adminstats export`: a usage error exits with 2, an interruption by a signal with 130.
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if args.follow {
+        return follow(args).await;
+    }
     let plan = match Plan::new(args.into()) {
         Ok(plan) => plan,
         Err(e) => {
@@ -124,6 +131,24 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             let hint = if resumable { "; re-run with the same --state to continue" } else { "" };
             eprintln!("error: interrupted by {signal}{hint}");
             Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// `adminstats export --follow`: runs until a signal, which is its normal end (exit 0).
+async fn follow(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let follow = match adminstats_export::Follow::new(args.into()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match follow.run(adminstats_export::stop_signal()).await? {
+        Outcome::Complete => Ok(ExitCode::SUCCESS),
+        Outcome::Interrupted { signal, .. } => {
+            eprintln!("stopped by {signal}; every day exported is recorded in --state, run again to go on");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

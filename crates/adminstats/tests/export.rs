@@ -936,3 +936,89 @@ fn stdout_output_streams_the_complete_file() {
     std::fs::write(&path, text).unwrap();
     assert_csv_is(&path, &want);
 }
+
+/// `--follow`: brings a directory up to date, one file per published day, then exports a day
+/// again as soon as a late event restates it; stopped by SIGTERM (exit 0), the state records
+/// every day exported, and a restart fetches nothing again.
+#[test]
+fn follow_writes_each_day_as_it_is_published_or_restated() {
+    let w = World::new();
+    let out = w.path("days");
+    std::fs::create_dir(&out).unwrap();
+    let state = w.path("follow.json");
+    let args = [
+        "--follow",
+        "--state",
+        state.to_str().unwrap(),
+        "--start-date",
+        "2026-11-13",
+        "--format",
+        "jsonl",
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    let mut child = export_cmd(&w.server.url, &args).stderr(Stdio::piped()).spawn().unwrap();
+    let file = |d: &str| out.join(format!("{d}.jsonl"));
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let until = Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(Instant::now() < until, "{what} within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("the published days 11-13 to 11-15", &|| file("2026-11-15").exists());
+    for d in ["2026-11-13", "2026-11-14", "2026-11-15"] {
+        assert_eq!(read_jsonl(&std::fs::read(file(d)).unwrap()), w.reference(d, d), "{d}");
+    }
+    assert!(!file("2026-11-16").exists(), "not published yet");
+
+    // A late event restates 11-14: its file is replaced with the day as served now.
+    let reply: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/ingest/v1/events", w.server.url))
+        .bearer_auth(INGEST_TOKEN)
+        .body(concat!(
+            r#"{"event_id":"follow-late","type":"docs.created","open_id":"ou_00000000000000000000000000000003","#,
+            r#""ts":"2026-11-14T10:00:00+08:00","count":9}"#
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(reply["data"]["accepted"], 1, "{reply}");
+    let want = w.reference("2026-11-14", "2026-11-14");
+    wait_for("the restated 11-14", &|| {
+        std::fs::read(file("2026-11-14")).is_ok_and(|b| read_jsonl(&b) == want)
+    });
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(saved["last_date"], "2026-11-15");
+    assert_eq!(saved["revisions"]["2026-11-14"], 2, "{saved}");
+
+    // Started again, it has nothing to catch up on; --follow's own rules are usage errors.
+    let mut again = export_cmd(&w.server.url, &args).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    Command::new("kill").args(["-INT", &again.id().to_string()]).status().unwrap();
+    let stderr = String::from_utf8_lossy(&again.wait_with_output().unwrap().stderr).into_owned();
+    assert!(stderr.contains("0 days to bring up to date"), "{stderr}");
+    for (bad, needle) in [
+        (
+            vec!["--follow", "--state", state.to_str().unwrap(), "--output", state.to_str().unwrap()],
+            "directory",
+        ),
+        (vec!["--follow", "--output", out.to_str().unwrap()], "--state"),
+    ] {
+        let r = export_cmd(&w.server.url, &bad).output().unwrap();
+        assert_eq!(r.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains(needle),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+}

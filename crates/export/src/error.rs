@@ -51,6 +51,9 @@ pub enum ExportError {
     /// The fetching client could not be built.
     #[error(transparent)]
     Client(adminstats_client::Error),
+    /// `--follow` cannot go on (the server is not adminstats, or a day's export is misconfigured).
+    #[error("--follow: {0}")]
+    Follow(String),
     /// `admin_user_stats/days` (which days are published, and their revisions) failed.
     #[error("cannot read which days are published and restated (admin_user_stats/days)")]
     Days(#[source] adminstats_client::Error),

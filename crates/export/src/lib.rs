@@ -23,7 +23,14 @@
 //! run received rows.
 //! A server publishes a day whole (api.md: day D at 09:30 on D+1), so the next `--since-last`
 //! run starts the day after it.
-//! Restatements of days already exported (late events) are not re-exported.
+//! Against adminstats, the state also keeps the revision each day was exported at (read from
+//! `admin_user_stats/days` before the day's first row), and `--since-last` fetches again, ahead
+//! of the new days, every exported day whose revision has moved: a late event's restatement
+//! reaches the next nightly file. Lark's servers do not say, so there only new days are fetched.
+//!
+//! `--follow` ([`Follow`]) keeps running instead: one file per day in a directory, each written
+//! when the day is published or restated, woken by the long poll of
+//! `admin_user_stats/days/changes`.
 //!
 //! The caller turns flags into [`Options`], checks them with [`Plan::new`] (a [`UsageError`] is
 //! exit code 2), and hands the plan to [`run()`] with a shutdown future ([`stop_signal`] for a
@@ -34,6 +41,7 @@
 //! # Layout
 //! - `plan`: [`Options`] (the flags, one to one) checked into a [`Plan`];
 //! - `run`: [`run()`], one export from the probe of the server to the rename of the output;
+//! - `follow`: [`Follow`], one export per day as days are published or restated;
 //! - `fetch`: the window tasks, the bulk-or-pages choice, retries from the last checkpoint;
 //! - `segments`: one window's segment file, its checkpoints and rollback;
 //! - `output`: joining the segments into the output file or stdout;
@@ -47,6 +55,7 @@
 
 mod error;
 mod fetch;
+mod follow;
 mod output;
 mod plan;
 mod progress;
@@ -58,6 +67,7 @@ mod writers;
 
 pub use adminstats_client::{DepartmentIdType, UserIdType, DEFAULT_RATE_LIMIT};
 pub use error::{ExportError, FetchError, UsageError, WindowError, WriteError};
+pub use follow::Follow;
 pub use plan::{Format, Options, Plan, Source, SECRET_ENV};
 pub use run::{run, Outcome};
 pub use signals::stop_signal;

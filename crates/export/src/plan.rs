@@ -301,6 +301,6 @@ impl Plan {
 /// The export is a client: this is the calendar of the machine it runs on, not the service's
 /// (`adminstats_core::Clock`), and the server leaves out whatever it has not published.
 #[allow(clippy::disallowed_methods)]
-fn today_utc() -> Date {
+pub(crate) fn today_utc() -> Date {
     time::OffsetDateTime::now_utc().date()
 }

@@ -181,6 +181,23 @@ fn demo_serves_and_its_printed_curl_works() {
     .unwrap();
     assert_eq!(page["code"], 0, "{page}");
     assert_eq!(page["data"]["items"].as_array().unwrap().len(), 20);
+    // The long poll, with its wait cut to a second: nothing new, and a cursor to wait from.
+    let poll = text
+        .lines()
+        .find(|l| l.starts_with("curl '") && l.contains("days/changes"))
+        .unwrap()
+        .replace("t-...", token["tenant_access_token"].as_str().unwrap())
+        .replace("wait_seconds=60", "wait_seconds=1");
+    let changes: Value = serde_json::from_slice(
+        &std::process::Command::new("sh").arg("-c").arg(format!("{poll} -s")).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (changes["code"].as_i64(), &changes["data"]["items"]),
+        (Some(0), &serde_json::json!([])),
+        "{changes}"
+    );
+    assert!(changes["data"]["cursor"].as_str().is_some_and(|c| !c.is_empty()), "{changes}");
     let _ = child.kill();
     let _ = child.wait();
 }
