@@ -957,7 +957,7 @@ fn follow_writes_each_day_as_it_is_published_or_restated() {
         "--output",
         out.to_str().unwrap(),
     ];
-    let mut child = export_cmd(&w.server.url, &args).stderr(Stdio::piped()).spawn().unwrap();
+    let child = export_cmd(&w.server.url, &args).stderr(Stdio::piped()).spawn().unwrap();
     let file = |d: &str| out.join(format!("{d}.jsonl"));
     let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
         let until = Instant::now() + Duration::from_secs(30);
@@ -1001,7 +1001,7 @@ fn follow_writes_each_day_as_it_is_published_or_restated() {
     assert_eq!(saved["revisions"]["2026-11-14"], 2, "{saved}");
 
     // Started again, it has nothing to catch up on; --follow's own rules are usage errors.
-    let mut again = export_cmd(&w.server.url, &args).stderr(Stdio::piped()).spawn().unwrap();
+    let again = export_cmd(&w.server.url, &args).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     Command::new("kill").args(["-INT", &again.id().to_string()]).status().unwrap();
     let stderr = String::from_utf8_lossy(&again.wait_with_output().unwrap().stderr).into_owned();
