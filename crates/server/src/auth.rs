@@ -101,6 +101,17 @@ impl TokenBook {
     }
 }
 
+/// The operator's requests: `Authorization: Bearer <--admin-token>`.
+///
+/// # Errors
+/// [`ApiError::AdminUnauthorized`] for any other or no token.
+pub fn operator_token(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Ok(t) if secrets_match(t, expected) => Ok(()),
+        _ => Err(ApiError::AdminUnauthorized),
+    }
+}
+
 /// Compares secrets in constant time (hashing first, so that lengths leak nothing either).
 pub fn secrets_match(given: &str, expected: &str) -> bool {
     let a = Sha256::digest(given.as_bytes());

@@ -7,6 +7,7 @@
 //! - [`logid`]: the per-request log id (`X-Tt-Logid`), the request span and the error body;
 //! - [`auth`]: tenant access tokens and the gateway checks;
 //! - [`page_token`]: tamper-evident cursors;
+//! - [`metrics`]: `/metrics`, the server's own numbers in the Prometheus text format;
 //! - [`forward`]: cross-geo queries sent on to the peer of their geo;
 //! - [`query`]: the query engine: every statistics query from parameters to rows;
 //! - [`routes`]: one module per endpoint, thin: gateway, parse, ask the engine, render;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod logid;
+pub mod metrics;
 pub mod page_token;
 pub mod query;
 pub mod routes;

@@ -101,6 +101,10 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         app = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let (mut resp, quota) = match oversized(&req) {
         Some(refusal) => (refusal.into_response(), None),
         None => {
@@ -149,6 +153,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     state.access.count(status);
+    state.metrics.request(&route, status, started.elapsed());
     if internal {
         tracing::warn!(parent: &span, status, ms, "request");
     } else if status == 429 {

@@ -25,6 +25,9 @@ use crate::state::{summary, AppState};
 
 /// How often the access log's summary is written (logid.rs).
 const ACCESS_SUMMARY_PERIOD: Duration = Duration::from_secs(60);
+/// How often the histograms of `/metrics` fold their samples into buckets (a multiple of it is
+/// [`ACCESS_SUMMARY_PERIOD`]).
+const METRICS_UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,11 +120,16 @@ impl Server {
         let summaries = tokio::spawn({
             let state = self.state.clone();
             async move {
-                let mut every = tokio::time::interval(ACCESS_SUMMARY_PERIOD);
+                let mut every = tokio::time::interval(METRICS_UPKEEP_PERIOD);
                 every.tick().await;
+                let mut ticks = 0u64;
                 loop {
                     every.tick().await;
-                    state.access.log_summary(ACCESS_SUMMARY_PERIOD.as_secs());
+                    state.metrics.upkeep();
+                    ticks += 1;
+                    if ticks % (ACCESS_SUMMARY_PERIOD.as_secs() / METRICS_UPKEEP_PERIOD.as_secs()) == 0 {
+                        state.access.log_summary(ACCESS_SUMMARY_PERIOD.as_secs());
+                    }
                 }
             }
         });

@@ -40,6 +40,8 @@ pub struct Inner {
     pub exports: Arc<ExportSlots>,
     /// Wakes the long polls of `admin_user_stats/days/changes` when a tenant's days may have been restated.
     pub day_changes: DayChangeSignals,
+    /// What `/metrics` serves.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Deref for AppState {
@@ -75,6 +77,7 @@ impl AppState {
             directory_days: Default::default(),
             exports: Default::default(),
             day_changes: Default::default(),
+            metrics: Default::default(),
         }))
     }
 

@@ -261,4 +261,10 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// A database failure.
     fn day_changes(&self, tenant: &str, after_seq: i64) -> Result<(Vec<DayRevision>, i64), StoreError>;
+
+    /// The size of the stored statistics, in bytes (`/metrics`).
+    ///
+    /// # Errors
+    /// A database failure.
+    fn size_bytes(&self) -> Result<u64, StoreError>;
 }

@@ -1300,6 +1300,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        self.with_reader(|conn| {
+            let bytes: i64 = conn.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(bytes).unwrap_or(0))
+        })
+    }
+
     fn close(&self) -> Result<(), StoreError> {
         let taken = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         // The readers go first: an open read transaction would keep the checkpoint from finishing.

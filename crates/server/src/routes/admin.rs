@@ -6,17 +6,14 @@ use axum::response::Response;
 
 use adminstats_wire::Envelope;
 
-use crate::auth::{bearer, secrets_match};
+use crate::auth::operator_token;
 use crate::logid::json;
 use crate::state::AppState;
 use crate::ApiError;
 
 fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.config.admin_token else { return Err(ApiError::NotFound) };
-    match bearer(headers) {
-        Ok(t) if secrets_match(t, expected) => Ok(()),
-        _ => Err(ApiError::AdminUnauthorized),
-    }
+    operator_token(headers, expected)
 }
 
 /// `POST /admin-api/v1/directory/reload`: reloads the directory file, keeping the old one if the new

@@ -150,7 +150,9 @@ fn ingest_text(
             return Ok::<_, ApiError>(());
         }
         let late = events.iter().any(|e| e.restates_at_ms.is_some());
+        let appending = std::time::Instant::now();
         let outcome = state.store.append_events(tenant_key, tenant.dept_basis(), std::mem::take(events))?;
+        state.metrics.commit(appending.elapsed());
         if late && outcome.accepted > 0 {
             // Some published day may have been restated: its long pollers look.
             state.day_changes.notify(tenant_key);
@@ -198,5 +200,6 @@ fn ingest_text(
     reply.rejected = refused.listed;
     reply.rejected_total = refused.total;
     reply.rejected_by_reason = refused.by_reason;
+    state.metrics.events(tenant_key, reply.accepted, reply.duplicates, &reply.rejected_by_reason);
     Ok(reply)
 }
