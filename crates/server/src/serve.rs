@@ -127,7 +127,8 @@ impl Server {
                     every.tick().await;
                     state.metrics.upkeep();
                     ticks += 1;
-                    if ticks % (ACCESS_SUMMARY_PERIOD.as_secs() / METRICS_UPKEEP_PERIOD.as_secs()) == 0 {
+                    if ticks.is_multiple_of(ACCESS_SUMMARY_PERIOD.as_secs() / METRICS_UPKEEP_PERIOD.as_secs())
+                    {
                         state.access.log_summary(ACCESS_SUMMARY_PERIOD.as_secs());
                     }
                 }
