@@ -24,7 +24,7 @@ step "installing the official SDKs into target/sdk (Python venv, node_modules)"
 py="$(bash scripts/python-env.sh)"
 node_path="$(bash scripts/node-env.sh)"
 
-step "Python SDK (lark-oapi) against the real binary"
+step "Python SDK (lark-oapi) and /openapi.json (schemathesis) against the real binary"
 ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" "$py" -m pytest tests/sdk/python -q
 
 step "Node SDK (@larksuiteoapi/node-sdk) against the real binary"

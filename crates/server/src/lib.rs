@@ -8,6 +8,7 @@
 //! - [`auth`]: tenant access tokens and the gateway checks;
 //! - [`page_token`]: tamper-evident cursors;
 //! - [`metrics`]: `/metrics`, the server's own numbers in the Prometheus text format;
+//! - [`openapi`]: `/openapi.json`, the OpenAPI 3.1 document, its item schemas from the field declarations;
 //! - [`forward`]: cross-geo queries sent on to the peer of their geo;
 //! - [`query`]: the query engine: every statistics query from parameters to rows;
 //! - [`routes`]: one module per endpoint, thin: gateway, parse, ask the engine, render;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod forward;
 pub mod logid;
 pub mod metrics;
+pub mod openapi;
 pub mod page_token;
 pub mod query;
 pub mod routes;

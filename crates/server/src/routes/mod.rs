@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin-api/v1/directory/reload", post(admin::reload))
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::scrape))
+        .route("/openapi.json", get(crate::openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), logid::layer))
