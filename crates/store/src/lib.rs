@@ -1,4 +1,5 @@
-//! Durable storage for adminstats: the [`Store`] trait, in domain verbs, and [`SqliteStore`].
+//! Durable storage for adminstats: the [`Store`] trait, in domain verbs, and [`SqliteStore`]
+//! (the PostgreSQL implementation is the `adminstats-store-postgres` crate).
 //!
 //! The trait is deliberately narrow so that a second backend (PostgreSQL) can stand beside SQLite:
 //! append judged events exactly once, read folded user-days, keep tokens, keep the page-token key.
@@ -54,6 +55,13 @@ pub enum StoreError {
     /// The writer thread panicked; writes it had not acknowledged were not committed.
     #[error("the store's writer thread panicked")]
     WriterPanicked,
+    /// The database server cannot be reached (a shared database that is down, restarting or
+    /// unreachable): nothing of the write was kept, and the store reconnects by itself.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The shared database (PostgreSQL) failed otherwise.
+    #[error("database error: {0}")]
+    Backend(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),

@@ -1,0 +1,836 @@
+//! [`PostgresStore`]: adminstats' [`Store`] on PostgreSQL, for many `serve` processes over one
+//! database (and Citus, distributed by tenant).
+//!
+//! What differs from the embedded store, and why:
+//! - **Nothing is instance-local.** `last_active_time` is read from `user_day` (an index by user),
+//!   not from an in-memory bitset; tokens and the page-token key are rows every server reads.
+//! - **One writer per tenant at a time, across servers.** An append takes a transaction-scoped
+//!   advisory lock on its tenant, then reads the rows it folds into, so the old values that the
+//!   department sums and the day's overflow bound need are exact however many servers ingest.
+//!   Different tenants commit in parallel.
+//! - **Department sums are written in the append's own transaction** (the embedded store holds
+//!   them back for half a second, which only one writer can do).
+//! - **Batches travel as arrays and binary COPY**: one statement per table per batch.
+//! - **Failures say what they are.** A server that is down or unreachable is
+//!   [`StoreError::Unavailable`] (HTTP 503; nothing of the write was kept), a full disk
+//!   [`StoreError::Unwritable`]; a connection that failed is dropped and a new one is made on the
+//!   next call, so the servers reconnect by themselves. A deadlock or serialization failure is
+//!   retried.
+//!
+//! Every method is blocking, like the trait's; the `postgres` crate runs each connection on its
+//! own small runtime.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use adminstats_core::metrics::{DayCounters, DeptCounts, Version, DAY_SUM_MAX};
+use adminstats_core::{Day, DayTotals, Rejection};
+use adminstats_store::{
+    AppendOutcome, DayRevision, DeptDay, NewEvent, RowResolver, Store, StoreError, StoredToken, UserDayFacts,
+};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::error::SqlState;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
+
+/// Migrations, in order; `adminstats_schema.version` counts how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Connections kept open at most; more callers wait for one.
+const MAX_CONNECTIONS: usize = 16;
+/// How long a new connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts of a transaction that a deadlock or a serialization failure aborted.
+const MAX_ATTEMPTS: u32 = 5;
+/// The advisory lock held while the schema is created or migrated (any fixed number).
+const MIGRATION_LOCK: i64 = 0x6164_6d69_6e73_7461; // "adminsta"
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    config: postgres::Config,
+    /// The URL without its password, for messages.
+    shown: String,
+    pool: Mutex<Pool>,
+    free: Condvar,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("url", &self.shown).finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user@host/db`.
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`), creates or
+    /// migrates its schema under an advisory lock (several servers starting at once are safe), and
+    /// refuses a database whose schema is newer than this binary.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for a URL that does not parse, [`StoreError::Unavailable`] when the
+    /// database cannot be reached, [`StoreError::TooNew`] for a newer schema.
+    pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| StoreError::Backend(format!("{}: {e}", without_password(url))))?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.application_name("adminstats");
+        let store = PostgresStore {
+            config,
+            shown: without_password(url),
+            pool: Mutex::new(Pool::default()),
+            free: Condvar::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        };
+        store.with_client(migrate)?;
+        Ok(store)
+    }
+
+    /// The URL, without its password.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+
+    fn open(&self) -> Result<Client, StoreError> {
+        let mut c = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {}", self.shown, error_text(&e))))?;
+        c.batch_execute(
+            "SET TIME ZONE 'UTC'; \
+             CREATE TEMP TABLE IF NOT EXISTS staged_user_day (LIKE user_day) ON COMMIT DELETE ROWS",
+        )
+        .or_else(|e| match e.code() {
+            // Before the first migration there is no user_day to copy the shape of.
+            Some(&SqlState::UNDEFINED_TABLE) => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|e| pg_error(&e))?;
+        Ok(c)
+    }
+
+    /// Runs `f` on a pooled connection, waiting for one when all [`MAX_CONNECTIONS`] are busy. A
+    /// connection that failed is dropped; the next call makes a new one.
+    fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let idle = {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(c) = pool.idle.pop() {
+                    break Some(c);
+                }
+                if pool.open < MAX_CONNECTIONS {
+                    pool.open += 1;
+                    break None;
+                }
+                pool = self.free.wait(pool).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let release = |client: Option<Client>| {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            match client {
+                Some(c) if !c.is_closed() => pool.idle.push(c),
+                _ => pool.open -= 1,
+            }
+            drop(pool);
+            self.free.notify_one();
+        };
+        let mut client = match idle.filter(|c| !c.is_closed()) {
+            Some(c) => c,
+            None => match self.open() {
+                Ok(c) => c,
+                Err(e) => {
+                    release(None);
+                    return Err(e);
+                }
+            },
+        };
+        let out = f(&mut client);
+        let keep = !matches!(out, Err(StoreError::Unavailable(_)));
+        release(keep.then_some(client));
+        out
+    }
+
+    /// Runs `f` in a transaction, again when a deadlock or a serialization failure aborted it.
+    fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        self.with_client(|client| {
+            let mut attempt = 1;
+            loop {
+                let run = (|| {
+                    let mut tx = client.transaction()?;
+                    let out = f(&mut tx)?;
+                    tx.commit()?;
+                    Ok(out)
+                })();
+                match run {
+                    Ok(v) => return Ok(v),
+                    Err(e) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
+                        tracing::debug!(error = %e, attempt, "transaction aborted; trying again");
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(pg_error(&e)),
+                }
+            }
+        })
+    }
+
+    /// Runs `f` in a read-only transaction over one snapshot.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        self.with_client(|client| {
+            let run = (|| {
+                let mut tx = client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()?;
+                let out = f(&mut tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            run.map_err(|e: postgres::Error| pg_error(&e))
+        })
+    }
+}
+
+fn is_retryable(e: &postgres::Error) -> bool {
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+/// The message of a database error, with the server's detail when there is one.
+fn error_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// A database error as the store's: unreachable, full, or otherwise.
+fn pg_error(e: &postgres::Error) -> StoreError {
+    let text = error_text(e);
+    match e.code() {
+        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::INSUFFICIENT_RESOURCES => {
+            StoreError::Unwritable(text)
+        }
+        Some(c)
+            if c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+                || *c == SqlState::READ_ONLY_SQL_TRANSACTION =>
+        {
+            StoreError::Unavailable(text)
+        }
+        Some(_) => StoreError::Backend(text),
+        // No SQLSTATE: the connection itself failed (closed, reset, timed out).
+        None => StoreError::Unavailable(text),
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut run = || -> Result<(), StoreError> {
+        let mut tx = client.transaction().map_err(|e| pg_error(&e))?;
+        let pg = |e: postgres::Error| pg_error(&e);
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(pg)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS adminstats_schema (version integer NOT NULL)")
+            .map_err(pg)?;
+        let version: i64 = tx
+            .query_opt("SELECT version::bigint FROM adminstats_schema", &[])
+            .map_err(pg)?
+            .map_or(0, |r| r.get(0));
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::TooNew { found: version, supported });
+        }
+        for sql in MIGRATIONS.iter().skip(version as usize) {
+            tx.batch_execute(sql).map_err(pg)?;
+        }
+        tx.execute("DELETE FROM adminstats_schema", &[]).map_err(pg)?;
+        tx.execute("INSERT INTO adminstats_schema (version) VALUES ($1::bigint)", &[&supported])
+            .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok(())
+    };
+    run()?;
+    // This connection was opened before the tables existed: give it its staging table now.
+    client
+        .batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_user_day (LIKE user_day) ON COMMIT DELETE ROWS",
+        )
+        .map_err(|e| pg_error(&e))
+}
+
+/// The columns of `user_day` (and `tenant_day`) after the key, in [`DayCounters::COUNTERS`] order.
+fn day_columns() -> String {
+    DayCounters::COUNTERS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The columns of `dept_day` after the key, in [`DeptCounts::COUNTERS`] order.
+fn dept_columns() -> String {
+    DeptCounts::COUNTERS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+}
+
+/// `DayCounters` from `row`'s columns starting at `at`.
+fn day_counters(row: &postgres::Row, at: usize) -> DayCounters {
+    let v: Vec<i64> = (0..DayCounters::LEN).map(|i| row.get(at + i)).collect();
+    DayCounters::from_values(&v)
+}
+
+fn dept_counts(row: &postgres::Row, at: usize) -> DeptCounts {
+    let v: Vec<i64> = (0..DeptCounts::LEN).map(|i| row.get(at + i)).collect();
+    DeptCounts::from_values(&v)
+}
+
+/// Rows of counters as one array per column (for `unnest`).
+fn columns_of<const N: usize>(rows: impl Iterator<Item = [i64; N]>) -> Vec<Vec<i64>> {
+    let mut cols: Vec<Vec<i64>> = vec![Vec::new(); N];
+    for r in rows {
+        for (c, v) in cols.iter_mut().zip(r) {
+            c.push(v);
+        }
+    }
+    cols
+}
+
+/// `$from::bigint[], $from+1::bigint[], …` for `n` arrays.
+fn array_params(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
+}
+
+/// What the department sums of one key move by.
+type DeptKey = (i32, String, bool, Version);
+
+impl Store for PostgresStore {
+    fn append_events(
+        &self,
+        tenant: &str,
+        dept_basis: i64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if events.is_empty() {
+            return Ok(AppendOutcome::default());
+        }
+        self.write(|tx| append(tx, tenant, dept_basis, &events))
+    }
+
+    fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
+        let mut out = vec![UserDayFacts::default(); keys.len()];
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let days: Vec<i32> = keys.iter().map(|k| k.0.julian()).collect();
+        let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+        self.read(|tx| {
+            let rows = tx.query(
+                &format!(
+                    "SELECT k.i, {cols} FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                     JOIN user_day u ON u.tenant = $1 AND u.day = k.day AND u.open_id = k.open_id",
+                    cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
+                ),
+                &[&tenant, &days, &ids],
+            )?;
+            let mut with_pairs = Vec::new();
+            for r in rows {
+                let i = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                let c = day_counters(&r, 1);
+                if c.platforms != 0 {
+                    with_pairs.push(i);
+                }
+                out[i] = UserDayFacts {
+                    last_active_ms: Some(c.max_ts),
+                    totals: Some(DayTotals { c, os_pairs: Default::default() }),
+                };
+            }
+            if !with_pairs.is_empty() {
+                let d: Vec<i32> = with_pairs.iter().map(|&i| days[i]).collect();
+                let o: Vec<&str> = with_pairs.iter().map(|&i| ids[i]).collect();
+                let rows = tx.query(
+                    "SELECT k.i, p.pair FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                     JOIN user_day_os p ON p.tenant = $1 AND p.day = k.day AND p.open_id = k.open_id",
+                    &[&tenant, &d, &o],
+                )?;
+                for r in rows {
+                    let i = with_pairs[usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0)];
+                    if let Some(t) = out[i].totals.as_mut() {
+                        t.os_pairs.insert(r.get(1));
+                    }
+                }
+            }
+            // Users without a row that day: the latest event of their latest earlier active day.
+            let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
+            if !idle.is_empty() {
+                let d: Vec<i32> = idle.iter().map(|&i| days[i]).collect();
+                let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
+                let rows = tx.query(
+                    "SELECT k.i, (SELECT u.max_ts FROM user_day u \
+                         WHERE u.tenant = $1 AND u.open_id = k.open_id AND u.day <= k.day \
+                         ORDER BY u.day DESC LIMIT 1) \
+                     FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i)",
+                    &[&tenant, &d, &o],
+                )?;
+                for r in rows {
+                    let i = idle[usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0)];
+                    out[i].last_active_ms = r.get(1);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|tx| {
+            Ok(tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0)))
+        })
+    }
+
+    fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
+            tx.execute("DELETE FROM dept_day WHERE tenant = $1", &[&tenant])?;
+            let mut sums: HashMap<DeptKey, DeptCounts> = HashMap::new();
+            let mut rows = 0u64;
+            let st = format!("SELECT day, open_id, {} FROM user_day WHERE tenant = $1", day_columns());
+            for r in tx.query(&st, &[&tenant])? {
+                let day: i32 = r.get(0);
+                let open_id: &str = r.get(1);
+                let Some(row) = resolve(open_id, Day::from_julian(day)) else { continue };
+                rows += 1;
+                let c = day_counters(&r, 2);
+                for (version, d) in DeptCounts::delta(row.facts, None, &c) {
+                    for g in row.groups.iter() {
+                        sums.entry((day, g.dept.to_string(), g.subtree, version)).or_default().fold(&d);
+                    }
+                }
+            }
+            write_dept_sums(tx, tenant, &sums)?;
+            tx.execute(
+                "INSERT INTO dept_basis (tenant, basis) VALUES ($1, $2) \
+                 ON CONFLICT (tenant) DO UPDATE SET basis = excluded.basis",
+                &[&tenant, &basis],
+            )?;
+            Ok(rows)
+        })
+    }
+
+    fn dept_days(
+        &self,
+        tenant: &str,
+        basis: i64,
+        dept: &str,
+        subtree: bool,
+        first: Day,
+        last: Day,
+    ) -> Result<Option<Vec<DeptDay>>, StoreError> {
+        self.read(|tx| {
+            let kept: Option<i64> =
+                tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
+            if kept != Some(basis) {
+                return Ok(None);
+            }
+            let rows = tx.query(
+                &format!(
+                    "SELECT day, version, {} FROM dept_day WHERE tenant = $1 AND day BETWEEN $2 AND $3 \
+                     AND dept = $4 AND subtree = $5 ORDER BY day, version",
+                    dept_columns()
+                ),
+                &[&tenant, &first.julian(), &last.julian(), &dept, &subtree],
+            )?;
+            Ok(Some(
+                rows.iter()
+                    .map(|r| DeptDay {
+                        day: Day::from_julian(r.get(0)),
+                        version: Version::try_from(r.get::<_, i16>(1)).unwrap_or(0),
+                        sums: dept_counts(r, 2),
+                    })
+                    .collect(),
+            ))
+        })
+    }
+
+    fn save_token(&self, token: &StoredToken) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO tokens (token, app_id, issued_at, expires_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (token) DO UPDATE SET app_id = excluded.app_id, issued_at = excluded.issued_at, \
+                 expires_at = excluded.expires_at",
+                &[&token.token, &token.app_id, &token.issued_at_ms, &token.expires_at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn load_tokens(&self, now_ms: i64) -> Result<Vec<StoredToken>, StoreError> {
+        self.read(|tx| {
+            let rows = tx.query(
+                "SELECT token, app_id, issued_at, expires_at FROM tokens WHERE expires_at > $1 ORDER BY issued_at",
+                &[&now_ms],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| StoredToken {
+                    token: r.get(0),
+                    app_id: r.get(1),
+                    issued_at_ms: r.get(2),
+                    expires_at_ms: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn page_token_key(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let stored: Vec<u8> = self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('page_token_key', $1) ON CONFLICT (key) DO NOTHING",
+                &[&fresh.as_slice()],
+            )?;
+            Ok(tx.query_one("SELECT value FROM meta WHERE key = 'page_token_key'", &[])?.get(0))
+        })?;
+        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| StoreError::BadPageTokenKey { len: stored.len() })
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let n = pool.idle.len();
+        pool.idle.clear();
+        pool.open -= n;
+        Ok(())
+    }
+
+    fn unwritable(&self) -> Option<String> {
+        // Asked by /healthz: whether the database answers now.
+        match self.with_client(|c| c.batch_execute("SELECT 1").map_err(|e| pg_error(&e))) {
+            Ok(()) => None,
+            Err(StoreError::Closed) => Some("the store is shutting down".into()),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    fn day_revisions(&self, tenant: &str, first: Day, last: Day) -> Result<Vec<DayRevision>, StoreError> {
+        self.read(|tx| {
+            let rows = tx.query(
+                "SELECT day, revision, changed_at, change_seq FROM tenant_day \
+                 WHERE tenant = $1 AND day BETWEEN $2 AND $3 AND revision > 0 ORDER BY day",
+                &[&tenant, &first.julian(), &last.julian()],
+            )?;
+            Ok(rows.iter().map(day_revision).collect())
+        })
+    }
+
+    fn day_changes(&self, tenant: &str, after_seq: i64) -> Result<(Vec<DayRevision>, i64), StoreError> {
+        self.read(|tx| {
+            let latest: i64 = tx
+                .query_one(
+                    "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1",
+                    &[&tenant],
+                )?
+                .get(0);
+            let rows = tx.query(
+                "SELECT day, revision, changed_at, change_seq FROM tenant_day \
+                 WHERE tenant = $1 AND change_seq > $2 ORDER BY change_seq",
+                &[&tenant, &after_seq],
+            )?;
+            Ok((rows.iter().map(day_revision).collect(), latest))
+        })
+    }
+
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let n: i64 = tx.query_one("SELECT pg_database_size(current_database())", &[])?.get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
+
+fn day_revision(r: &postgres::Row) -> DayRevision {
+    DayRevision {
+        day: Day::from_julian(r.get(0)),
+        revision: r.get(1),
+        changed_at_ms: Some(r.get::<_, i64>(2)).filter(|&t| t > 0),
+        change_seq: r.get(3),
+    }
+}
+
+/// One batch, in the caller's transaction: the events' ids, the day bounds, the user rows, the
+/// department sums and the days' totals and revisions.
+fn append(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    basis: i64,
+    events: &[NewEvent],
+) -> Result<AppendOutcome, postgres::Error> {
+    // One writer per tenant at a time, on every server: what is read below stays true until commit.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let inserted: HashSet<String> = tx
+        .query(
+            "INSERT INTO seen_events (tenant, event_id) SELECT $1, id FROM unnest($2::text[]) AS id \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+            &[&tenant, &ids],
+        )?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    // The totals of each day the batch touches: the overflow bound.
+    let touched: Vec<i32> = {
+        let mut d: Vec<i32> = events.iter().map(|e| e.day.julian()).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    let mut day_totals: BTreeMap<i32, (DayCounters, bool, Option<i64>)> = BTreeMap::new();
+    let mut prior: HashMap<i32, (i64, i64)> = HashMap::new();
+    for r in tx.query(
+        &format!(
+            "SELECT day, revision, changed_at, {} FROM tenant_day WHERE tenant = $1 AND day = ANY($2)",
+            day_columns()
+        ),
+        &[&tenant, &touched],
+    )? {
+        let day: i32 = r.get(0);
+        prior.insert(day, (r.get(1), r.get(2)));
+        day_totals.insert(day, (day_counters(&r, 3), false, None));
+    }
+
+    let stored_basis: Option<i64> =
+        tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
+    let sums_kept = stored_basis == Some(basis);
+    if stored_basis.is_some() && !sums_kept {
+        // Judged under another directory: the stored sums are stale; the next query rebuilds them.
+        tx.execute("DELETE FROM dept_basis WHERE tenant = $1", &[&tenant])?;
+        tracing::info!(tenant, "department sums are stale (directory changed); dropped their basis");
+    }
+
+    let mut out = AppendOutcome::default();
+    let mut claimed: HashSet<&str> = HashSet::new();
+    let mut refused_ids: Vec<&str> = Vec::new();
+    let mut folded: BTreeMap<(i32, &str), (DayTotals, Option<&adminstats_store::RowMeta>)> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if !inserted.contains(&e.event_id) || !claimed.insert(e.event_id.as_str()) {
+            out.duplicates += 1;
+            continue;
+        }
+        let (total, dirty, restated) = day_totals.entry(e.day.julian()).or_default();
+        if let Err(counter) = total.checked_fold(&e.totals.c, DAY_SUM_MAX) {
+            refused_ids.push(&e.event_id);
+            out.refused.push((i, Rejection::DayTotalExceeded { counter, day: e.day }));
+            continue;
+        }
+        *dirty = true;
+        if let (Some(at), Some(_)) = (e.restates_at_ms, &e.row) {
+            *restated = Some(restated.map_or(at, |r: i64| r.max(at)));
+        }
+        out.accepted += 1;
+        let entry = folded.entry((e.day.julian(), e.open_id.as_str())).or_default();
+        entry.0.merge(&e.totals);
+        if sums_kept {
+            entry.1 = entry.1.or(e.row.as_ref());
+        }
+    }
+    if !refused_ids.is_empty() {
+        // A refused event's id is not kept: a corrected event may use it.
+        tx.execute(
+            "DELETE FROM seen_events WHERE tenant = $1 AND event_id = ANY($2)",
+            &[&tenant, &refused_ids],
+        )?;
+    }
+    if folded.is_empty() {
+        return Ok(out);
+    }
+
+    // The rows folded into, as they are now.
+    let key_days: Vec<i32> = folded.keys().map(|k| k.0).collect();
+    let key_ids: Vec<&str> = folded.keys().map(|k| k.1).collect();
+    let mut old: HashMap<(i32, String), DayCounters> = HashMap::new();
+    for r in tx.query(
+        &format!(
+            "SELECT u.day, u.open_id, {} FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
+             JOIN user_day u ON u.tenant = $1 AND u.day = k.day AND u.open_id = k.open_id",
+            DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
+        ),
+        &[&tenant, &key_days, &key_ids],
+    )? {
+        old.insert((r.get(0), r.get(1)), day_counters(&r, 2));
+    }
+
+    // The new rows, whole, through binary COPY into the session's staging table, then one upsert.
+    let mut dept: HashMap<DeptKey, DeptCounts> = HashMap::new();
+    let mut pairs: (Vec<i32>, Vec<&str>, Vec<&str>) = Default::default();
+    {
+        let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
+        types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
+        let sink = tx.copy_in(&format!(
+            "COPY staged_user_day (tenant, day, open_id, {}) FROM STDIN BINARY",
+            day_columns()
+        ))?;
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for ((day, open_id), (t, row)) in &folded {
+            let before = old.get(&(*day, (*open_id).to_owned()));
+            let mut new = before.copied().unwrap_or_default();
+            new.fold(&t.c);
+            if let Some(row) = row {
+                for (version, d) in DeptCounts::delta(row.facts, before, &new) {
+                    for g in row.groups.iter() {
+                        dept.entry((*day, g.dept.to_string(), g.subtree, version)).or_default().fold(&d);
+                    }
+                }
+            }
+            let values = new.values();
+            let mut cells: Vec<&(dyn ToSql + Sync)> = vec![&tenant, day, open_id];
+            cells.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+            writer.write(&cells)?;
+            for p in &t.os_pairs {
+                pairs.0.push(*day);
+                pairs.1.push(open_id);
+                pairs.2.push(p.as_str());
+            }
+        }
+        writer.finish()?;
+    }
+    let cols = day_columns();
+    let set = DayCounters::COUNTERS
+        .iter()
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tx.execute(
+        &format!(
+            "INSERT INTO user_day (tenant, day, open_id, {cols}) SELECT tenant, day, open_id, {cols} FROM staged_user_day \
+             ON CONFLICT (tenant, day, open_id) DO UPDATE SET {set}"
+        ),
+        &[],
+    )?;
+    if !pairs.0.is_empty() {
+        tx.execute(
+            "INSERT INTO user_day_os (tenant, day, open_id, pair) \
+             SELECT $1, d, o, p FROM unnest($2::integer[], $3::text[], $4::text[]) AS k(d, o, p) ON CONFLICT DO NOTHING",
+            &[&tenant, &pairs.0, &pairs.1, &pairs.2],
+        )?;
+    }
+    write_dept_sums(tx, tenant, &dept)?;
+
+    // The days' totals, and a revision for each day a late event restated.
+    let mut seq: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1",
+            &[&tenant],
+        )?
+        .get(0);
+    let dirty: Vec<(&i32, &(DayCounters, bool, Option<i64>))> =
+        day_totals.iter().filter(|(_, v)| v.1).collect();
+    if !dirty.is_empty() {
+        let days: Vec<i32> = dirty.iter().map(|(d, _)| **d).collect();
+        let cols_of = columns_of(dirty.iter().map(|(_, v)| v.0.values()));
+        let mut revision = Vec::with_capacity(dirty.len());
+        let mut changed_at = Vec::with_capacity(dirty.len());
+        // 0: not restated by this commit (the stored number stays).
+        let mut change_seq = Vec::with_capacity(dirty.len());
+        for (d, (_, _, restated)) in &dirty {
+            let (r, at) = prior.get(d).copied().unwrap_or((0, 0));
+            match restated {
+                Some(ms) => {
+                    seq += 1;
+                    revision.push(r + 1);
+                    changed_at.push(at.max(*ms));
+                    change_seq.push(seq);
+                }
+                None => {
+                    revision.push(r);
+                    changed_at.push(at);
+                    change_seq.push(0);
+                }
+            }
+        }
+        let n = DayCounters::LEN;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &days];
+        params.extend(cols_of.iter().map(|c| c as &(dyn ToSql + Sync)));
+        params.push(&revision);
+        params.push(&changed_at);
+        params.push(&change_seq);
+        tx.execute(
+            &format!(
+                "INSERT INTO tenant_day (tenant, day, {cols}, revision, changed_at, change_seq) \
+                 SELECT $1, k.* FROM unnest($2::integer[], {arrays}) AS k \
+                 ON CONFLICT (tenant, day) DO UPDATE SET {set}, revision = excluded.revision, \
+                 changed_at = excluded.changed_at, \
+                 change_seq = CASE WHEN excluded.change_seq > 0 THEN excluded.change_seq ELSE tenant_day.change_seq END",
+                arrays = array_params(3, n + 3),
+            ),
+            &params,
+        )?;
+    }
+    Ok(out)
+}
+
+/// Folds department sums into `dept_day` (adding), in key order.
+fn write_dept_sums(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    sums: &HashMap<DeptKey, DeptCounts>,
+) -> Result<(), postgres::Error> {
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<(&DeptKey, &DeptCounts)> = sums.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let days: Vec<i32> = sorted.iter().map(|(k, _)| k.0).collect();
+    let depts: Vec<&str> = sorted.iter().map(|(k, _)| k.1.as_str()).collect();
+    let subtrees: Vec<bool> = sorted.iter().map(|(k, _)| k.2).collect();
+    let versions: Vec<i16> = sorted.iter().map(|(k, _)| i16::from(k.3)).collect();
+    let cols_of = columns_of(sorted.iter().map(|(_, c)| c.values()));
+    let n = DeptCounts::LEN;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &days, &depts, &subtrees, &versions];
+    params.extend(cols_of.iter().map(|c| c as &(dyn ToSql + Sync)));
+    let cols = dept_columns();
+    let add = DeptCounts::COUNTERS
+        .iter()
+        .map(|c| format!("{0} = dept_day.{0} + excluded.{0}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tx.execute(
+        &format!(
+            "INSERT INTO dept_day (tenant, day, dept, subtree, version, {cols}) \
+             SELECT $1, k.* FROM unnest($2::integer[], $3::text[], $4::boolean[], $5::smallint[], {arrays}) AS k \
+             ON CONFLICT (tenant, day, dept, subtree, version) DO UPDATE SET {add}",
+            arrays = array_params(6, n),
+        ),
+        &params,
+    )?;
+    Ok(())
+}

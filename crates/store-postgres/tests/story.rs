@@ -1,0 +1,150 @@
+//! The storage story (`crates/store/tests/stories`, unchanged) on PostgreSQL, and what only a
+//! shared database has: many stores over one database, concurrent migrations, an unreachable
+//! server. Each test gets a database of its own on the server at `ADMINSTATS_TEST_POSTGRES`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end.
+
+#[path = "../../store/tests/stories/mod.rs"]
+mod stories;
+
+use std::sync::Arc;
+
+use adminstats_core::{Day, EventKind};
+use adminstats_store::{Store, StoreError};
+use adminstats_store_postgres::PostgresStore;
+use stories::*;
+
+/// A database of its own, dropped when the test ends.
+struct TestDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    fn new() -> TestDb {
+        let admin = std::env::var("ADMINSTATS_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("adminstats_test_{:016x}", rand::random::<u64>());
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (ADMINSTATS_TEST_POSTGRES): {e}"));
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        TestDb { url: format!("{base}/{name}"), admin, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+#[test]
+fn postgres_story_and_reconnect() {
+    let db = TestDb::new();
+    {
+        let s = PostgresStore::connect(&db.url).unwrap();
+        story(&s);
+        limits_story(&s);
+        revision_story(&s);
+        s.close().unwrap();
+        assert!(matches!(s.load_tokens(0), Err(StoreError::Closed)));
+    }
+    // Another process, later: everything is there, nothing is instance-local.
+    let s = PostgresStore::connect(&db.url).unwrap();
+    let d1 = Day::parse("2026-11-20").unwrap();
+    let facts = s.user_days("acme", &[(d1, "ou_a")]).unwrap();
+    assert_eq!(facts[0].totals.as_ref().unwrap().c.send_messenger_num, 5, "durable");
+    assert_eq!(s.dept_basis("acme").unwrap(), Some(BASIS), "the sums' basis is durable");
+    assert_eq!(
+        s.append_events("acme", BASIS, vec![ev("a", "ou_a", d1, EventKind::ImActive, 1)]).unwrap().duplicates,
+        1
+    );
+    let carried = s.user_days("acme", &[(d1.plus(5), "ou_b")]).unwrap();
+    assert_eq!(carried[0].last_active_ms, Some(500), "last_active_time comes from the database");
+    assert!(s.size_bytes().unwrap() > 0);
+    assert_eq!(s.unwritable(), None, "reachable");
+}
+
+/// Two stores (two servers) over one database, ingesting the same events at once from many
+/// threads: every event id is counted once, and the folded numbers are exact.
+#[test]
+fn two_stores_count_each_event_once() {
+    let db = TestDb::new();
+    let a = Arc::new(PostgresStore::connect(&db.url).unwrap());
+    let b = Arc::new(PostgresStore::connect(&db.url).unwrap());
+    let day = Day::parse("2026-11-20").unwrap();
+    let batches: Vec<Vec<adminstats_store::NewEvent>> = (0..40)
+        .map(|n| {
+            (0..50)
+                .map(|i| {
+                    let id = format!("e{}", (n * 50 + i) % 1000);
+                    let user = format!("ou_{}", i % 7);
+                    ev(&id, &user, day, EventKind::ImMessageSent { count: 1 }, 1)
+                })
+                .collect()
+        })
+        .collect();
+    let mut threads = Vec::new();
+    for (n, batch) in batches.into_iter().enumerate() {
+        // Every batch goes to both servers, as a producer retrying on another instance would.
+        for store in [a.clone(), b.clone()] {
+            let batch = batch.clone();
+            threads.push(std::thread::spawn(move || {
+                let _ = n;
+                store.append_events("acme", BASIS, batch).unwrap()
+            }));
+        }
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    for t in threads {
+        let o = t.join().unwrap();
+        accepted += o.accepted;
+        duplicates += o.duplicates;
+    }
+    assert_eq!((accepted, duplicates), (1000, 3000), "1,000 distinct ids, each sent 4 times");
+    let keys: Vec<(Day, String)> = (0..7).map(|i| (day, format!("ou_{i}"))).collect();
+    let keys: Vec<(Day, &str)> = keys.iter().map(|(d, o)| (*d, o.as_str())).collect();
+    let sent: i64 = a
+        .user_days("acme", &keys)
+        .unwrap()
+        .iter()
+        .map(|f| f.totals.as_ref().unwrap().c.send_messenger_num)
+        .sum();
+    assert_eq!(sent, 1000, "each accepted event folded once");
+}
+
+/// Servers starting at once migrate the schema once; a database newer than the binary is refused.
+#[test]
+fn concurrent_starts_migrate_once_and_newer_schemas_are_refused() {
+    let db = TestDb::new();
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || PostgresStore::connect(&url).map(drop))
+        })
+        .collect();
+    for s in starts {
+        s.join().unwrap().unwrap();
+    }
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    c.batch_execute("UPDATE adminstats_schema SET version = 99").unwrap();
+    match PostgresStore::connect(&db.url) {
+        Err(StoreError::TooNew { found: 99, supported }) => assert!(supported < 99),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An unreachable server is `Unavailable` (a 503 to clients), with the URL but not the password.
+#[test]
+fn an_unreachable_database_is_unavailable() {
+    match PostgresStore::connect("postgres://someone:hunter2@127.0.0.1:1/nowhere") {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("127.0.0.1") && !why.contains("hunter2"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(PostgresStore::connect("not a url"), Err(StoreError::Backend(_))));
+}
