@@ -17,8 +17,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub directory: PathBuf,
     /// Where everything durable lives (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "store", conflicts_with = "store")]
+    pub data: Option<PathBuf>,
+    /// Instead of --data: a PostgreSQL database shared by any number of servers
+    /// (postgres://USER[:PASSWORD]@HOST:PORT/DB).
+    #[arg(long, env = "ADMINSTATS_STORE", hide_env_values = true, value_name = "URL", value_parser = parse_store)]
+    pub store: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -64,6 +68,14 @@ fn parse_now(s: &str) -> Result<i64, String> {
     parse_rfc3339_ms(s)
 }
 
+fn parse_store(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected postgres://USER@HOST:PORT/DB".into())
+    }
+}
+
 fn parse_geo(s: &str) -> Result<Geo, String> {
     s.parse().map_err(|e: adminstats_core::calendar::UnknownGeo| e.to_string())
 }
@@ -93,7 +105,8 @@ impl ServeArgs {
             max_connections: self.max_connections,
             body_timeout: std::time::Duration::from_secs(self.body_timeout),
             write_timeout: std::time::Duration::from_secs(self.write_timeout),
-            ..Config::new(self.directory.clone(), self.data.clone())
+            store_url: self.store.clone(),
+            ..Config::new(self.directory.clone(), self.data.clone().unwrap_or_default())
         }
     }
 }

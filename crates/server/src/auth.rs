@@ -48,7 +48,8 @@ impl TokenBook {
         Ok(book)
     }
 
-    fn remember(&self, t: &StoredToken) {
+    /// Adds a token to the book (issued here, loaded, or found in a shared store).
+    pub fn remember(&self, t: &StoredToken) {
         self.by_token
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -172,9 +173,13 @@ impl Caller {
 ///
 /// # Errors
 /// 99991661 without a bearer token; 99991663 for an unknown, expired or orphaned one.
-pub fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub async fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let token = bearer(headers)?;
-    let app_id = state.tokens.app_of(token, state.wall.now_ms()).ok_or(ApiError::InvalidToken)?;
+    let now = state.wall.now_ms();
+    let app_id = match state.tokens.app_of(token, now) {
+        Some(app) => app,
+        None => issued_elsewhere(state, token, now).await?.ok_or(ApiError::InvalidToken)?,
+    };
     let directory = state.directory();
     let (tenant, app) = directory.app_index(&app_id).ok_or(ApiError::InvalidToken)?;
     let span = tracing::Span::current();
@@ -183,19 +188,72 @@ pub fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Result<Call
     Ok(Caller { directory, tenant, app })
 }
 
+/// A token this server does not know, looked up in a store shared with other servers (which may
+/// have issued it); remembered when found. Only what looks like a token of ours is looked up, so
+/// random strings cost no query.
+async fn issued_elsewhere(
+    state: &crate::AppState,
+    token: &str,
+    now: i64,
+) -> Result<Option<String>, ApiError> {
+    let ours =
+        token.len() == 42 && token.starts_with("t-") && token[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if state.store.shared().is_none() || !ours {
+        return Ok(None);
+    }
+    let (store, t) = (state.store.clone(), token.to_owned());
+    let found = tokio::task::spawn_blocking(move || match store.shared() {
+        Some(shared) => shared.find_token(&t),
+        None => Ok(None),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("token task: {e}")))??;
+    Ok(found.filter(|s| s.expires_at_ms > now).map(|s| {
+        state.tokens.remember(&s);
+        s.app_id
+    }))
+}
+
+/// Counts one request against the app's limit: in this server's memory (a sliding second), or,
+/// over a shared store, across every server (per wall-clock second).
+async fn count_against_limit(
+    state: &crate::AppState,
+    caller: &Caller,
+    api: &'static str,
+    limit: u32,
+) -> Result<crate::state::Quota, ApiError> {
+    let now = state.wall.now_ms();
+    let app = caller.app().app_id.clone();
+    if state.store.shared().is_none() {
+        return state.limiter.check(&app, api, limit, now);
+    }
+    let (store, tenant, second) = (state.store.clone(), caller.tenant().key.clone(), now.div_euclid(1000));
+    let n = tokio::task::spawn_blocking(move || match store.shared() {
+        Some(shared) => shared.count_request(&tenant, &app, api, second),
+        None => Ok(0),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("rate limit task: {e}")))??;
+    if n > limit {
+        return Err(ApiError::RateLimited { limit, reset_secs: 1 });
+    }
+    let remaining = limit - n;
+    Ok(crate::state::Quota { limit, remaining, reset_secs: u64::from(remaining == 0) })
+}
+
 /// The gateway of a rate-limited open API: [`authenticate`], then one request counted against
 /// the app's limit for `api`.
 ///
 /// # Errors
 /// As [`authenticate`]; 99991400 over the limit.
-pub fn gateway(
+pub async fn gateway(
     state: &crate::AppState,
     headers: &HeaderMap,
     api: &'static str,
     limit: u32,
 ) -> Result<Caller, ApiError> {
-    let caller = authenticate(state, headers)?;
-    let quota = state.limiter.check(&caller.app().app_id, api, limit, state.wall.now_ms());
+    let caller = authenticate(state, headers).await?;
+    let quota = count_against_limit(state, &caller, api, limit).await;
     crate::logid::record_quota(match &quota {
         Ok(q) => *q,
         Err(ApiError::RateLimited { limit, reset_secs }) => {

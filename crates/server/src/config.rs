@@ -32,8 +32,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The directory (organisation) file.
     pub directory: PathBuf,
-    /// Where everything durable lives.
+    /// Where everything durable lives (the embedded store), unless `store_url` is set.
     pub data_dir: PathBuf,
+    /// A PostgreSQL store shared with other servers (`postgres://USER@HOST:PORT/DB`), instead of
+    /// `data_dir`.
+    pub store_url: Option<String>,
     /// Freeze the calendar at this instant (ms since the epoch).
     pub now_ms: Option<i64>,
     /// The geo this instance answers for.
@@ -67,6 +70,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             directory,
             data_dir,
+            store_url: None,
             now_ms: None,
             geo: Geo::Cn,
             peers: Vec::new(),
@@ -89,6 +93,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("directory", &self.directory)
             .field("data_dir", &self.data_dir)
+            .field("store_url", &self.store_url.as_ref().map(|_| "<set>"))
             .field("now_ms", &self.now_ms)
             .field("geo", &self.geo)
             .field("peers", &self.peers)

@@ -67,6 +67,9 @@ pub enum ApiError {
     /// The store cannot write now; nothing of the request was kept.
     #[error("the store cannot write now ({0}); nothing of this request was kept: retry it in a moment (see Retry-After)")]
     StoreUnwritable(String),
+    /// The shared database cannot be reached; nothing of the request was kept.
+    #[error("the statistics database cannot be reached now ({0}); nothing of this request was kept: retry it in a moment (see Retry-After)")]
+    StoreUnavailable(String),
     /// `/healthz`: the server cannot serve now.
     #[error("{0}")]
     Unhealthy(String),
@@ -110,6 +113,7 @@ impl ApiError {
             ApiError::DirectoryInvalid(_) => (StatusCode::BAD_REQUEST, codes::ADMIN_DIRECTORY_INVALID),
             ApiError::PeerUnavailable(_) => (StatusCode::BAD_GATEWAY, codes::PEER_UNAVAILABLE),
             ApiError::StoreUnwritable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE_UNWRITABLE),
+            ApiError::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE_UNAVAILABLE),
             ApiError::Unhealthy(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNHEALTHY),
             ApiError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, codes::URI_TOO_LONG),
             ApiError::HeadersTooLarge(_) => {
@@ -126,6 +130,7 @@ impl From<adminstats_store::StoreError> for ApiError {
     fn from(e: adminstats_store::StoreError) -> Self {
         match e {
             adminstats_store::StoreError::Unwritable(why) => ApiError::StoreUnwritable(why),
+            adminstats_store::StoreError::Unavailable(why) => ApiError::StoreUnavailable(why),
             e => ApiError::Internal(format!("store: {e}")),
         }
     }
@@ -154,7 +159,11 @@ impl IntoResponse for ApiError {
             h.insert("x-ogw-ratelimit-limit", HeaderValue::from(*limit));
             h.insert("x-ogw-ratelimit-reset", HeaderValue::from(*reset_secs));
         }
-        if let ApiError::StoreUnwritable(_) | ApiError::Unhealthy(_) | ApiError::ExportsBusy { .. } = &self {
+        if let ApiError::StoreUnwritable(_)
+        | ApiError::StoreUnavailable(_)
+        | ApiError::Unhealthy(_)
+        | ApiError::ExportsBusy { .. } = &self
+        {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         let msg = match &self {

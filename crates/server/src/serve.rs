@@ -37,7 +37,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ServerError {
     #[error("directory {path}: {msg}")]
     Directory { path: String, msg: String },
-    #[error("data directory {path}: {source}")]
+    #[error("store {path}: {source}")]
     Store { path: String, source: StoreError },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -79,12 +79,19 @@ impl Server {
         let directory = Directory::parse(&text)
             .map_err(|e| ServerError::Directory { path: dpath, msg: e.to_string() })?;
         let data = config.data_dir.clone();
-        let spath = data.display().to_string();
+        let url = config.store_url.clone();
+        let spath = match &url {
+            Some(u) => adminstats_store_postgres::redacted(u),
+            None => data.display().to_string(),
+        };
         let store_err = |source| ServerError::Store { path: spath.clone(), source };
         let now = wall.now_ms();
         let (store, tokens, page_key) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let store = SqliteStore::open(&data)?;
-            let tokens = TokenBook::load(&store, now)?;
+            let store: Arc<dyn Store> = match url {
+                Some(url) => Arc::new(adminstats_store_postgres::PostgresStore::connect(&url)?),
+                None => Arc::new(SqliteStore::open(&data)?),
+            };
+            let tokens = TokenBook::load(&*store, now)?;
             let mut fresh = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut fresh);
             let key = store.page_token_key(fresh)?;
@@ -96,8 +103,7 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
-        tracing::info!(directory = %summary(&directory), data = %config.data_dir.display(), "ready");
-        let store: Arc<dyn Store> = Arc::new(store);
+        tracing::info!(directory = %summary(&directory), store = %spath, "ready");
         let state = AppState::new(config, directory, store, calendar, wall, tokens, page_key);
         Ok(Server { listener, state })
     }

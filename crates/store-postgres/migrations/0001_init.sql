@@ -145,3 +145,14 @@ CREATE TABLE tokens (
     issued_at  bigint NOT NULL,
     expires_at bigint NOT NULL
 );
+
+-- Requests per app, API and wall-clock second, over every server (the rate limits). Unlogged:
+-- after a crash the counts start again from zero, which only forgives a second's requests.
+CREATE UNLOGGED TABLE rate_window (
+    tenant text NOT NULL,
+    app_id text NOT NULL,
+    api    text NOT NULL,
+    second bigint NOT NULL,
+    n      integer NOT NULL,
+    PRIMARY KEY (tenant, app_id, api, second)
+);

@@ -27,7 +27,8 @@ use std::time::Duration;
 use adminstats_core::metrics::{DayCounters, DeptCounts, Version, DAY_SUM_MAX};
 use adminstats_core::{Day, DayTotals, Rejection};
 use adminstats_store::{
-    AppendOutcome, DayRevision, DeptDay, NewEvent, RowResolver, Store, StoreError, StoredToken, UserDayFacts,
+    AppendOutcome, DayRevision, DeptDay, NewEvent, RowResolver, Shared, Store, StoreError, StoredToken,
+    UserDayFacts,
 };
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
@@ -68,8 +69,9 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// `postgres://user:secret@host/db` as `postgres://user@host/db`.
-fn without_password(url: &str) -> String {
+/// `postgres://user:secret@host/db` as `postgres://user@host/db`: a store URL fit for logs and
+/// messages.
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let userinfo = &url[s + 3..at];
@@ -90,12 +92,12 @@ impl PostgresStore {
     /// database cannot be reached, [`StoreError::TooNew`] for a newer schema.
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let mut config: postgres::Config =
-            url.parse().map_err(|e| StoreError::Backend(format!("{}: {e}", without_password(url))))?;
+            url.parse().map_err(|e| StoreError::Backend(format!("{}: {e}", redacted(url))))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("adminstats");
         let store = PostgresStore {
             config,
-            shown: without_password(url),
+            shown: redacted(url),
             pool: Mutex::new(Pool::default()),
             free: Condvar::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -575,6 +577,51 @@ impl Store for PostgresStore {
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
+
+    fn shared(&self) -> Option<&dyn Shared> {
+        Some(self)
+    }
+}
+
+impl Shared for PostgresStore {
+    fn find_token(&self, token: &str) -> Result<Option<StoredToken>, StoreError> {
+        self.with_client(|c| {
+            let row = c
+                .query_opt(
+                    "SELECT token, app_id, issued_at, expires_at FROM tokens WHERE token = $1",
+                    &[&token],
+                )
+                .map_err(|e| pg_error(&e))?;
+            Ok(row.map(|r| StoredToken {
+                token: r.get(0),
+                app_id: r.get(1),
+                issued_at_ms: r.get(2),
+                expires_at_ms: r.get(3),
+            }))
+        })
+    }
+
+    fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError> {
+        self.with_client(|c| {
+            let n: i32 = c
+                .query_one(
+                    "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
+                     ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
+                    &[&tenant, &app, &api, &second],
+                )
+                .map_err(|e| pg_error(&e))?
+                .get(0);
+            // The first request of each of this app's seconds clears its seconds older than a minute.
+            if n == 1 {
+                c.execute(
+                    "DELETE FROM rate_window WHERE tenant = $1 AND app_id = $2 AND second < $3",
+                    &[&tenant, &app, &(second - 60)],
+                )
+                .map_err(|e| pg_error(&e))?;
+            }
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
 }
 
 fn day_revision(r: &postgres::Row) -> DayRevision {
@@ -585,6 +632,10 @@ fn day_revision(r: &postgres::Row) -> DayRevision {
         change_seq: r.get(3),
     }
 }
+
+/// A day's totals as the batch folds them, whether an event moved them, and when the latest late
+/// event restated the day (if one did).
+type DayState = (DayCounters, bool, Option<i64>);
 
 /// One batch, in the caller's transaction: the events' ids, the day bounds, the user rows, the
 /// department sums and the days' totals and revisions.
@@ -614,7 +665,7 @@ fn append(
         d.dedup();
         d
     };
-    let mut day_totals: BTreeMap<i32, (DayCounters, bool, Option<i64>)> = BTreeMap::new();
+    let mut day_totals: BTreeMap<i32, DayState> = BTreeMap::new();
     let mut prior: HashMap<i32, (i64, i64)> = HashMap::new();
     for r in tx.query(
         &format!(
@@ -752,8 +803,7 @@ fn append(
             &[&tenant],
         )?
         .get(0);
-    let dirty: Vec<(&i32, &(DayCounters, bool, Option<i64>))> =
-        day_totals.iter().filter(|(_, v)| v.1).collect();
+    let dirty: Vec<(&i32, &DayState)> = day_totals.iter().filter(|(_, v)| v.1).collect();
     if !dirty.is_empty() {
         let days: Vec<i32> = dirty.iter().map(|(d, _)| **d).collect();
         let cols_of = columns_of(dirty.iter().map(|(_, v)| v.0.values()));

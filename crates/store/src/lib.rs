@@ -275,4 +275,27 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// A database failure.
     fn size_bytes(&self) -> Result<u64, StoreError>;
+
+    /// What servers sharing this store share beyond the statistics (tokens issued by another
+    /// server, the rate limits); `None` for a store only one server opens (the embedded one, whose
+    /// server holds all of it in memory).
+    fn shared(&self) -> Option<&dyn Shared> {
+        None
+    }
+}
+
+/// What many servers over one store share, beyond the statistics.
+pub trait Shared: Send + Sync {
+    /// A token another server issued (or this one, before a restart), if the store has it.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn find_token(&self, token: &str) -> Result<Option<StoredToken>, StoreError>;
+
+    /// Counts one request of `app` (of `tenant`) to `api` in the wall-clock second `second` (Unix seconds),
+    /// across every server, and returns how many that second now holds (this one included).
+    ///
+    /// # Errors
+    /// A database failure.
+    fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError>;
 }

@@ -43,6 +43,9 @@ pub const INGEST_UNSUPPORTED_ENCODING: i64 = 1060003;
 pub const PEER_UNAVAILABLE: i64 = 1080001;
 /// The store cannot write now (disk full); nothing was kept; retry after `Retry-After` (HTTP 503).
 pub const STORE_UNWRITABLE: i64 = 1090001;
+/// The shared database (PostgreSQL) cannot be reached; nothing was kept; retry after `Retry-After`
+/// (HTTP 503).
+pub const STORE_UNAVAILABLE: i64 = 1090004;
 /// `/healthz`: the server cannot serve now (its worker threads are all busy) (HTTP 503).
 pub const UNHEALTHY: i64 = 1090002;
 /// The request body did not arrive within the server's body timeout (HTTP 408).

@@ -471,3 +471,114 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// A PostgreSQL database of its own on the server at `ADMINSTATS_TEST_POSTGRES` (default
+/// `postgres://postgres@127.0.0.1:5432/postgres`), dropped when the test ends.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    /// The URL servers are given (`--store`).
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        let admin = std::env::var("ADMINSTATS_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("adminstats_api_{:016x}", rand::random::<u64>());
+        // The blocking client runs its own runtime: off the test's.
+        let (a, n) = (admin.clone(), name.clone());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&a, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("PostgreSQL at {a} (ADMINSTATS_TEST_POSTGRES): {e}"));
+            c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+        })
+        .join()
+        .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        PgDatabase { url: format!("{base}/{name}"), admin, name }
+    }
+
+    /// The same database through another address (a proxy in front of the server).
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let rest = self.url.split_once('@').unwrap().1;
+        let (_, db) = rest.split_once('/').unwrap();
+        let user = self.url.split_once("://").unwrap().1.split_once('@').unwrap().0;
+        format!("postgres://{user}@{addr}/{db}")
+    }
+
+    /// The server's address.
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        let hostport = self.url.split_once('@').unwrap().1.split_once('/').unwrap().0;
+        use std::net::ToSocketAddrs;
+        hostport.to_socket_addrs().unwrap().next().unwrap()
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (a, n) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = postgres::Client::connect(&a, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}
+
+/// A TCP proxy in front of a database server that a test can cut off (every connection dropped,
+/// new ones refused) and bring back: the database "restarting" or "unreachable", for real
+/// clients, without touching the server other tests share.
+pub struct CutProxy {
+    pub addr: std::net::SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CutProxy {
+    pub async fn start(target: std::net::SocketAddr) -> CutProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (u, g) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if !u.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let born = g.load(Ordering::SeqCst);
+                let g = g.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else { return };
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
+                    let cut = async {
+                        while g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = copy => {}
+                        () = cut => {}
+                    }
+                });
+            }
+        });
+        CutProxy { addr, up, generation }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -12,5 +12,6 @@ mod dept_sums;
 mod geo;
 mod hardening;
 mod ingest;
+mod postgres;
 mod process;
 mod queries;

@@ -38,7 +38,8 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = gateway(&state, &headers, "admin_user_stats_days", state.config.user_stats_rate_limit)?;
+    let caller =
+        gateway(&state, &headers, "admin_user_stats_days", state.config.user_stats_rate_limit).await?;
     let q: DaysQuery = parse_query_string(raw.as_deref())?;
     require_stats_access(&caller, SCOPE_USER_STATS)?;
     if let GeoRoute::Peer(url) = geo_route(&state, &caller, q.target_geo.as_deref())? {
@@ -77,7 +78,8 @@ pub async fn changes(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let caller =
-        gateway(&state, &headers, "admin_user_stats_days_changes", state.config.user_stats_rate_limit)?;
+        gateway(&state, &headers, "admin_user_stats_days_changes", state.config.user_stats_rate_limit)
+            .await?;
     let q: DayChangesQuery = parse_query_string(raw.as_deref())?;
     require_stats_access(&caller, SCOPE_USER_STATS)?;
     if let GeoRoute::Peer(url) = geo_route(&state, &caller, q.target_geo.as_deref())? {

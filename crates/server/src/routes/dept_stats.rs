@@ -19,7 +19,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = gateway(&state, &headers, "admin_dept_stats", state.config.dept_stats_rate_limit)?;
+    let caller = gateway(&state, &headers, "admin_dept_stats", state.config.dept_stats_rate_limit).await?;
     let q: DeptStatsQuery = parse_query_string(raw.as_deref())?;
     let query = match DeptQuery::parse(&state, caller, &q)? {
         Routed::Local(query) => query,

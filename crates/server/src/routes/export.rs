@@ -36,7 +36,8 @@ pub async fn stream(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = gateway(&state, &headers, "admin_user_stats_export", state.config.user_stats_rate_limit)?;
+    let caller =
+        gateway(&state, &headers, "admin_user_stats_export", state.config.user_stats_rate_limit).await?;
     let q: UserStatsQuery = parse_query_string(raw.as_deref())?;
     for (name, given) in [("page_size", &q.page_size), ("page_token", &q.page_token)] {
         if given.is_some() {

@@ -19,6 +19,6 @@ static PAGE: LazyLock<FieldsPage> = LazyLock::new(FieldsPage::declared);
 
 /// The handler: any valid tenant access token, no scope.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers)?;
+    authenticate(&state, &headers).await?;
     Ok(json(StatusCode::OK, &Envelope::success(&*PAGE)))
 }

@@ -20,7 +20,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = gateway(&state, &headers, "admin_user_stats", state.config.user_stats_rate_limit)?;
+    let caller = gateway(&state, &headers, "admin_user_stats", state.config.user_stats_rate_limit).await?;
     let q: UserStatsQuery = parse_query_string(raw.as_deref())?;
     let query = match UserQuery::parse(&state, caller, &q, Endpoint::Listing)? {
         Routed::Local(query) => query,

@@ -1,0 +1,169 @@
+//! Many servers over one PostgreSQL database (issue 10, cli.md `--store`): they behave as one.
+//! Each test has a database of its own ([`PgDatabase`]); faults are made with a proxy in front of
+//! the real server ([`CutProxy`]).
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn on(db_url: &str, f: impl FnOnce(&mut adminstats_server::Config) + 'static) -> TestApp {
+    let url = db_url.to_owned();
+    TestApp::builder()
+        .config(move |c| {
+            c.store_url = Some(url);
+            f(c);
+        })
+        .spawn()
+        .await
+}
+
+fn events(prefix: &str) -> String {
+    [
+        event(&format!("{prefix}1"), "im.message.sent", 1, "2026-11-20T10:00:00+08:00", r#","count":3"#),
+        event(&format!("{prefix}2"), "docs.created", 2, "2026-11-19T11:00:00+08:00", r#","count":2"#),
+        event(&format!("{prefix}3"), "im.active", 3, "2026-11-18T09:00:00+08:00", ""),
+    ]
+    .join("\n")
+}
+
+/// A token issued by one is accepted by the other at once; what one acknowledged, the other
+/// serves; a page token from one resumes on the other; retries through both count once.
+#[tokio::test]
+async fn two_servers_over_one_database_behave_as_one() {
+    let db = PgDatabase::create();
+    let a = on(&db.url, |_| {}).await;
+    let b = on(&db.url, |_| {}).await;
+    let t = a.token("cli_full", "secret-full").await;
+    assert_eq!(b.stats(&t, RANGE).await.0, 200, "B accepts A's token");
+
+    let body = events("pg");
+    let (s, v) = a.ingest(INGEST_CN, &body).await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(3)), "{v}");
+    let (_, v) = b.ingest(INGEST_CN, &body).await;
+    assert_eq!((v["data"]["accepted"].as_i64(), v["data"]["duplicates"].as_i64()), (Some(0), Some(3)));
+
+    let from_a = a.all_items(&t, RANGE).await;
+    let from_b = b.all_items(&t, RANGE).await;
+    assert!(!from_a.is_empty());
+    assert_eq!(from_a, from_b, "either server serves every acknowledged event");
+    let u1 = from_b.iter().find(|i| i["date"] == "2026-11-20" && i["user_id"] == oid(1)).unwrap();
+    assert_eq!(u1["send_messenger_num"], 3);
+    let u3 = from_b.iter().find(|i| i["date"] == "2026-11-20" && i["user_id"] == oid(3)).unwrap();
+    assert_eq!(u3["last_active_time"], "2026-11-18 09:00:00", "last_active_time from the database");
+
+    // A page token from A resumes on B.
+    let (_, _, first) = a.stats(&t, &format!("{RANGE}&page_size=2")).await;
+    let token = first["data"]["page_token"].as_str().unwrap();
+    let (s, _, next) = b.stats(&t, &format!("{RANGE}&page_size=2&page_token={token}")).await;
+    assert_eq!(s, 200, "{next}");
+    let mut seen: Vec<Value> = first["data"]["items"].as_array().unwrap().clone();
+    seen.extend(next["data"]["items"].as_array().unwrap().iter().cloned());
+    assert_eq!(seen, from_a[..4].to_vec());
+
+    // Department sums and days, from the other server.
+    let dept = a.token("cli_dept", "secret-dept").await;
+    let q = "department_id_type=department_id&department_id=D10&contains_child_dept=true&start_date=2026-11-20&end_date=2026-11-20";
+    let (s, v) = b.dept_stats(&dept, q).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["items"][0]["send_messenger_num"], 3);
+    let (s, _, v) = b.get(&t, adminstats_wire::DAYS_PATH, "start_date=2026-11-20&end_date=2026-11-20").await;
+    assert_eq!((s, v["data"]["items"][0]["published"].as_bool()), (200, Some(true)));
+    let (s, _, v) = b.get(&t, "/healthz", "").await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// The per-app limit holds across servers: 5 a second in all, however the requests are spread.
+#[tokio::test]
+async fn the_rate_limit_holds_across_servers() {
+    let db = PgDatabase::create();
+    let a = on(&db.url, |c| c.user_stats_rate_limit = 5).await;
+    let b = on(&db.url, |c| c.user_stats_rate_limit = 5).await;
+    let t = a.token("cli_full", "secret-full").await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (s, h, _) = server.stats(&t, RANGE).await;
+        statuses.push((s, h.get("x-ogw-ratelimit-remaining").map(|v| v.to_str().unwrap().to_owned())));
+    }
+    let codes: Vec<u16> = statuses.iter().map(|s| s.0).collect();
+    assert_eq!(codes, [200, 200, 200, 200, 200, 429, 429, 429], "{statuses:?}");
+    assert_eq!(statuses[4].1.as_deref(), Some("0"));
+    // The next second (both wall clocks move) frees the window on both.
+    a.wall.advance(1_000);
+    b.wall.advance(1_000);
+    assert_eq!(b.stats(&t, RANGE).await.0, 200);
+}
+
+/// The database unreachable mid-ingestion: every batch is acknowledged and stored once, or refused
+/// with 503 in the envelope; `/healthz` says so; the server reconnects by itself when it returns.
+#[tokio::test]
+async fn a_database_that_goes_away_is_a_503_and_comes_back_by_itself() {
+    let db = PgDatabase::create();
+    let proxy = CutProxy::start(db.server_addr()).await;
+    let url = db.url_via(proxy.addr);
+    let a = on(&url, |_| {}).await;
+    let t = a.token("cli_full", "secret-full").await;
+    let mut acknowledged = HashSet::new();
+    let mut refused = 0;
+    for round in 0..30 {
+        if round == 10 {
+            proxy.cut();
+        }
+        if round == 20 {
+            proxy.restore();
+        }
+        let id = format!("f{round}");
+        let (s, v) = a
+            .ingest(
+                INGEST_CN,
+                &event(&id, "im.message.sent", 1, "2026-11-20T10:00:00+08:00", r#","count":1"#),
+            )
+            .await;
+        match s {
+            200 => {
+                assert_eq!(v["data"]["accepted"], 1, "{v}");
+                acknowledged.insert(id);
+            }
+            503 => {
+                assert_eq!(v["code"], adminstats_wire::codes::STORE_UNAVAILABLE, "{v}");
+                assert!(v["msg"].as_str().unwrap().contains("cannot be reached"), "{v}");
+                refused += 1;
+            }
+            other => panic!("{other}: {v}"),
+        }
+        if round == 15 {
+            let (s, _, v) = a.get(&t, "/healthz", "").await;
+            assert_eq!((s, v["code"].as_i64()), (503, Some(1090002)), "{v}");
+            let (s, _, v) = a.stats(&t, RANGE).await;
+            assert_eq!(
+                (s, v["code"].as_i64()),
+                (503, Some(adminstats_wire::codes::STORE_UNAVAILABLE)),
+                "{v}"
+            );
+        }
+    }
+    assert!(refused >= 10, "every batch while it was away was refused ({refused})");
+    assert!(acknowledged.len() >= 19, "{acknowledged:?}");
+    let (s, _, _) = a.get(&t, "/healthz", "").await;
+    assert_eq!(s, 200, "reconnected by itself");
+    // Retried after it came back, every refused batch counts once, and the acknowledged ones once.
+    for round in 0..30 {
+        let id = format!("f{round}");
+        let (_, v) = a
+            .ingest(
+                INGEST_CN,
+                &event(&id, "im.message.sent", 1, "2026-11-20T10:00:00+08:00", r#","count":1"#),
+            )
+            .await;
+        let want = if acknowledged.contains(&id) { (0, 1) } else { (1, 0) };
+        assert_eq!(
+            (v["data"]["accepted"].as_i64(), v["data"]["duplicates"].as_i64()),
+            (Some(want.0), Some(want.1))
+        );
+    }
+    let items = a.all_items(&t, "start_date=2026-11-20&end_date=2026-11-20").await;
+    let u1 = items.iter().find(|i| i["user_id"] == oid(1)).unwrap();
+    assert_eq!(u1["send_messenger_num"], 30, "each of the 30 events exactly once");
+}
