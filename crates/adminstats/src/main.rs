@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod serve;
+mod store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +28,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Generate a realistic organisation and weeks of activity, ingest it, and serve it.
     Demo(demo::DemoArgs),
+    /// Manage stores: copy an embedded store into PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Pull statistics from any server that speaks the API (ours or Lark's) into CSV, JSONL or Parquet.
     Export(ExportArgs),
 }
@@ -158,7 +162,8 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_tracing();
+    // `store` answers in one line of its own; the server's and the exporter's logs are at INFO.
+    init_tracing(if matches!(cli.command, Command::Store(_)) { "warn" } else { "info" });
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -171,6 +176,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Export(args) => export(args).await,
+            Command::Store(cmd) => store::run(cmd).await,
         }
     });
     match result {
@@ -222,9 +228,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -20,6 +20,10 @@
 //! Every method is blocking, like the trait's; the `postgres` crate runs each connection on its
 //! own small runtime.
 
+mod copy;
+
+pub use copy::{copy_from_sqlite, CopyError, CopyReport};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -95,6 +99,8 @@ impl PostgresStore {
             url.parse().map_err(|e| StoreError::Backend(format!("{}: {e}", redacted(url))))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("adminstats");
+        // "relation already exists, skipping" and the like are not news.
+        config.options("-c client_min_messages=warning");
         let store = PostgresStore {
             config,
             shown: redacted(url),

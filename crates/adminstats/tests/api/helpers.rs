@@ -410,12 +410,11 @@ impl Process {
             }
             None => Command::new(bin()),
         };
+        command.arg("serve").arg("--directory").arg(self.directory_path());
+        if !self.args.iter().any(|a| a == "--store") {
+            command.arg("--data").arg(self.data_path());
+        }
         let mut child = command
-            .arg("serve")
-            .arg("--directory")
-            .arg(self.directory_path())
-            .arg("--data")
-            .arg(self.data_path())
             .args(["--listen", "127.0.0.1:0"])
             .args(&self.args)
             .stdout(Stdio::piped())

@@ -167,3 +167,56 @@ async fn a_database_that_goes_away_is_a_503_and_comes_back_by_itself() {
     let u1 = items.iter().find(|i| i["user_id"] == oid(1)).unwrap();
     assert_eq!(u1["send_messenger_num"], 30, "each of the 30 events exactly once");
 }
+
+fn copy(from: &std::path::Path, to: &str) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(["store", "copy", "--from"])
+        .arg(from)
+        .args(["--to", to])
+        .output()
+        .unwrap()
+}
+
+/// `adminstats store copy`: a stopped embedded server's store moves into PostgreSQL, verified;
+/// servers started on it carry on with the same tokens, page tokens and event ids. A non-empty
+/// target, a store held by a running server and a missing one are refused with exit 2.
+#[tokio::test]
+async fn store_copy_moves_an_embedded_store_and_clients_carry_on() {
+    let db = PgDatabase::create();
+    let mut old = Process::spawn();
+    let (s, v) = old.ingest(INGEST_CN, &events("cp")).await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(3)), "{v}");
+    let t = old.token("cli_full", "secret-full").await;
+    let before = old.all_items(&t, RANGE).await;
+    let (_, _, first) = old.stats(&t, &format!("{RANGE}&page_size=2")).await;
+    let page_token = first["data"]["page_token"].as_str().unwrap().to_owned();
+    let (_, _, second_before) = old.stats(&t, &format!("{RANGE}&page_size=2&page_token={page_token}")).await;
+
+    // Held by a running server: refused.
+    let r = copy(&old.data_path(), &db.url);
+    assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("held by a running adminstats server") && err.lines().count() == 1, "{err}");
+
+    assert!(old.stop().success());
+    let r = copy(&old.data_path(), &db.url);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{err}");
+    assert!(err.contains("copied 2 tenants, 3 event ids") && err.contains("verified"), "{err}");
+
+    // A server on the copy: same token, same page token, same rows; the events are duplicates.
+    let new = Process::spawn_with(&directory(), &["--now", NOW, "--store", &db.url]);
+    assert_eq!(new.all_items(&t, RANGE).await, before, "the old token works and the rows are the same");
+    let (s, _, second_after) = new.stats(&t, &format!("{RANGE}&page_size=2&page_token={page_token}")).await;
+    assert_eq!((s, &second_after["data"]["items"]), (200, &second_before["data"]["items"]));
+    let (_, v) = new.ingest(INGEST_CN, &events("cp")).await;
+    assert_eq!((v["data"]["accepted"].as_i64(), v["data"]["duplicates"].as_i64()), (Some(0), Some(3)));
+
+    // Into a store that is not empty any more: refused, one line.
+    let r = copy(&old.data_path(), &db.url);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(err.contains("not an empty adminstats store") && err.lines().count() == 1, "{err}");
+    let r = copy(std::path::Path::new("/nonexistent/adminstats"), &db.url);
+    assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
+}
