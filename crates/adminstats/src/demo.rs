@@ -37,6 +37,10 @@ pub struct DemoArgs {
     /// Where the directory file and the store go (default: adminstats-demo in the system temp dir).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Keep the statistics in this PostgreSQL database instead of DIR/store
+    /// (postgres://USER@HOST:PORT/DB); the directory file still goes to --data.
+    #[arg(long, env = "ADMINSTATS_STORE", hide_env_values = true, value_name = "URL")]
+    pub store: Option<String>,
     /// Freeze the service's calendar at this instant (RFC 3339); the activity ends the day before.
     #[arg(long, value_name = "RFC3339", value_parser = adminstats_core::calendar::parse_rfc3339_ms)]
     pub now: Option<i64>,
@@ -89,6 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = adminstats_server::Config::new(directory.clone(), data.join("store"));
     config.listen = args.listen;
     config.now_ms = args.now;
+    config.store_url = args.store.clone();
     let signals = Signals::install()?;
     let server = Server::bind(config).await?;
     let addr = server.local_addr();
@@ -108,7 +113,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {base}")?;
-        write!(out, "{}", guide(&base, &demo, &directory, &data, now_ms))?;
+        let store = match &args.store {
+            Some(url) => adminstats_store_postgres::redacted(url),
+            None => data.join("store").display().to_string(),
+        };
+        write!(out, "{}", guide(&base, &demo, &directory, &store, now_ms))?;
         out.flush()?;
     }
     serving.await?;
@@ -177,7 +186,7 @@ async fn ingest_all(base: &str, demo: Arc<Demo>) -> anyhow::Result<IngestReply> 
 }
 
 /// What a person needs next: credentials, a published range, and ready-to-paste commands.
-fn guide(base: &str, demo: &Demo, directory: &Path, data: &Path, now_ms: i64) -> String {
+fn guide(base: &str, demo: &Demo, directory: &Path, store: &str, now_ms: i64) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let main = &demo.tenants[0];
@@ -185,7 +194,7 @@ fn guide(base: &str, demo: &Demo, directory: &Path, data: &Path, now_ms: i64) ->
     let end = Day::last_published(now_ms, geo);
     let start = end.plus(-6);
     let _ = writeln!(s, "\nadminstats demo is serving {base}");
-    let _ = writeln!(s, "  directory: {}   store: {}", directory.display(), data.join("store").display());
+    let _ = writeln!(s, "  directory: {}   store: {store}", directory.display());
     let _ = writeln!(s, "  published days end at {end} (day D is published at 09:30 local on D+1)\n");
     for t in &demo.tenants {
         let _ = writeln!(
