@@ -105,6 +105,11 @@ impl Server {
             .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
         tracing::info!(directory = %summary(&directory), store = %spath, "ready");
         let state = AppState::new(config, directory, store, calendar, wall, tokens, page_key);
+        if let Some(shared) = state.store.shared() {
+            // Restatements committed by the other servers wake this one's long polls too.
+            let signals = state.day_changes.clone();
+            shared.watch_restatements(Box::new(move |tenant| signals.notify(tenant))).map_err(store_err)?;
+        }
         Ok(Server { listener, state })
     }
 

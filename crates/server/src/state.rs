@@ -39,7 +39,7 @@ pub struct Inner {
     /// Bulk exports streaming now.
     pub exports: Arc<ExportSlots>,
     /// Wakes the long polls of `admin_user_stats/days/changes` when a tenant's days may have been restated.
-    pub day_changes: DayChangeSignals,
+    pub day_changes: Arc<DayChangeSignals>,
     /// What `/metrics` serves.
     pub metrics: crate::metrics::Metrics,
 }
@@ -268,10 +268,14 @@ impl DayChangeSignals {
         }
     }
 
-    /// Wakes the long polls of `tenant`.
+    /// Wakes the long polls of `tenant` (of every tenant for `"*"`).
     pub fn notify(&self, tenant: &str) {
-        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(tenant) {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
+        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let wake = |tx: &tokio::sync::watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
+        if tenant == "*" {
+            all.values().for_each(wake);
+        } else if let Some(tx) = all.get(tenant) {
+            wake(tx);
         }
     }
 }

@@ -36,6 +36,7 @@ use adminstats_store::{
 };
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
@@ -64,7 +65,7 @@ pub struct PostgresStore {
     shown: String,
     pool: Mutex<Pool>,
     free: Condvar,
-    closed: std::sync::atomic::AtomicBool,
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -106,7 +107,7 @@ impl PostgresStore {
             shown: redacted(url),
             pool: Mutex::new(Pool::default()),
             free: Condvar::new(),
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: Default::default(),
         };
         store.with_client(migrate)?;
         Ok(store)
@@ -628,7 +629,50 @@ impl Shared for PostgresStore {
             Ok(u32::try_from(n).unwrap_or(u32::MAX))
         })
     }
+
+    fn watch_restatements(&self, restated: Box<dyn Fn(&str) + Send + Sync>) -> Result<(), StoreError> {
+        let config = self.config.clone();
+        let closed = self.closed.clone();
+        std::thread::Builder::new()
+            .name("store-listen".into())
+            .spawn(move || {
+                let mut first = true;
+                while !closed.load(std::sync::atomic::Ordering::Acquire) {
+                    let listened = config.connect(NoTls).and_then(|mut c| {
+                        c.batch_execute(&format!("LISTEN {RESTATED_CHANNEL}"))?;
+                        if !first {
+                            // Whatever was committed while we were away: every poll looks again.
+                            restated("*");
+                        }
+                        first = false;
+                        let mut notes = c.notifications();
+                        let mut it = notes.timeout_iter(Duration::from_secs(1));
+                        loop {
+                            if closed.load(std::sync::atomic::Ordering::Acquire) {
+                                return Ok(());
+                            }
+                            match it.next() {
+                                Ok(Some(n)) => restated(n.payload()),
+                                Ok(None) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    });
+                    if let Err(e) = listened {
+                        tracing::warn!(error = %error_text(&e), "listening for restated days failed; trying again in 1 s");
+                        first = false;
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(StoreError::Io)
+    }
 }
+
+/// The channel on which an append announces, at commit, that it restated some of a tenant's days
+/// (the payload is the tenant).
+const RESTATED_CHANNEL: &str = "adminstats_restated";
 
 fn day_revision(r: &postgres::Row) -> DayRevision {
     DayRevision {
@@ -813,6 +857,10 @@ fn append(
     if !dirty.is_empty() {
         let days: Vec<i32> = dirty.iter().map(|(d, _)| **d).collect();
         let cols_of = columns_of(dirty.iter().map(|(_, v)| v.0.values()));
+        if dirty.iter().any(|(_, v)| v.2.is_some()) {
+            // Delivered at commit to every server listening (their long polls wake).
+            tx.execute("SELECT pg_notify($1, $2)", &[&RESTATED_CHANNEL, &tenant])?;
+        }
         let mut revision = Vec::with_capacity(dirty.len());
         let mut changed_at = Vec::with_capacity(dirty.len());
         // 0: not restated by this commit (the stored number stays).

@@ -298,4 +298,12 @@ pub trait Shared: Send + Sync {
     /// # Errors
     /// A database failure.
     fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError>;
+
+    /// Calls `restated(tenant)` whenever any server commits a restatement of one of `tenant`'s
+    /// days, from a thread of the store's, for as long as the store lives; `restated("*")` when
+    /// some may have been missed (the database connection was lost and made again).
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    fn watch_restatements(&self, restated: Box<dyn Fn(&str) + Send + Sync>) -> Result<(), StoreError>;
 }

@@ -299,3 +299,30 @@ async fn kill9_of_one_server_loses_nothing_acknowledged() {
     assert_eq!(duplicates, counted, "what was counted before is exactly what the retries found");
     assert_eq!(sum(b.all_items(&t, q).await), BATCHES * PER_BATCH, "each event exactly once");
 }
+
+/// A long poll waiting on one server wakes when a late event restates a day through another
+/// (PostgreSQL LISTEN/NOTIFY), well before its wait runs out.
+#[tokio::test]
+async fn a_restatement_through_one_server_wakes_long_polls_on_the_other() {
+    let db = PgDatabase::create();
+    let a = on(&db.url, |_| {}).await;
+    let b = on(&db.url, |_| {}).await;
+    let t = a.token("cli_full", "secret-full").await;
+    let path = adminstats_wire::DAY_CHANGES_PATH;
+    let (_, _, v) = b.get(&t, path, "").await;
+    let cursor = v["data"]["cursor"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let query = format!("after={cursor}&wait_seconds=30");
+    let waiting = b.get(&t, path, &query);
+    let late = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let (s, v) =
+            a.ingest(INGEST_CN, &event("late-pg", "im.active", 1, "2026-11-20T10:00:00+08:00", "")).await;
+        assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(1)), "{v}");
+    };
+    let ((s, _, v), ()) = tokio::join!(waiting, late);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["items"][0]["date"], "2026-11-20", "{v}");
+    assert_eq!(v["data"]["items"][0]["revision"], 1, "{v}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
