@@ -67,8 +67,9 @@ pub enum ApiError {
     /// The store cannot write now; nothing of the request was kept.
     #[error("the store cannot write now ({0}); nothing of this request was kept: retry it in a moment (see Retry-After)")]
     StoreUnwritable(String),
-    /// The shared database cannot be reached; nothing of the request was kept.
-    #[error("the statistics database cannot be reached now ({0}); nothing of this request was kept: retry it in a moment (see Retry-After)")]
+    /// The shared database cannot be reached. A write it was committing when the connection
+    /// broke may or may not have been kept: a retry is safe (events count once by `event_id`).
+    #[error("the statistics database cannot be reached now ({0}); retry this request in a moment (see Retry-After): an event is counted once by its event_id, so a retry never counts twice")]
     StoreUnavailable(String),
     /// `/healthz`: the server cannot serve now.
     #[error("{0}")]

@@ -1,6 +1,6 @@
 //! The storage story (`crates/store/tests/stories`, unchanged) on PostgreSQL, and what only a
 //! shared database has: many stores over one database, concurrent migrations, an unreachable
-//! server. Each test gets a database of its own on the server at `ADMINSTATS_TEST_POSTGRES`
+//! server. Each test gets a database of its own on the server at `ADMINSTATS_TEST_PG`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end.
 
 #[path = "../../store/tests/stories/mod.rs"]
@@ -21,15 +21,28 @@ struct TestDb {
 }
 
 impl TestDb {
-    fn new() -> TestDb {
-        let admin = std::env::var("ADMINSTATS_TEST_POSTGRES")
+    /// A new database, or `None` (with a line saying how to run these tests) when no server can
+    /// be reached outside CI; in CI (`CI` set) an unreachable server fails the test.
+    fn new() -> Option<TestDb> {
+        let admin = std::env::var("ADMINSTATS_TEST_PG")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("adminstats_test_{:016x}", rand::random::<u64>());
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (ADMINSTATS_TEST_POSTGRES): {e}"));
+        let mut c = match postgres::Client::connect(&admin, postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("PostgreSQL at {admin} cannot be reached: {e} (ADMINSTATS_TEST_PG)")
+            }
+            Err(e) => {
+                eprintln!(
+                    "SKIPPED: no PostgreSQL at {admin} ({e}); run the PostgreSQL tests with \
+                     ADMINSTATS_TEST_PG=postgres://USER@HOST:PORT/DB"
+                );
+                return None;
+            }
+        };
         c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         let (base, _) = admin.rsplit_once('/').unwrap();
-        TestDb { url: format!("{base}/{name}"), admin, name }
+        Some(TestDb { url: format!("{base}/{name}"), admin, name })
     }
 }
 
@@ -43,7 +56,7 @@ impl Drop for TestDb {
 
 #[test]
 fn postgres_story_and_reconnect() {
-    let db = TestDb::new();
+    let Some(db) = TestDb::new() else { return };
     {
         let s = PostgresStore::connect(&db.url).unwrap();
         story(&s);
@@ -72,7 +85,7 @@ fn postgres_story_and_reconnect() {
 /// threads: every event id is counted once, and the folded numbers are exact.
 #[test]
 fn two_stores_count_each_event_once() {
-    let db = TestDb::new();
+    let Some(db) = TestDb::new() else { return };
     let a = Arc::new(PostgresStore::connect(&db.url).unwrap());
     let b = Arc::new(PostgresStore::connect(&db.url).unwrap());
     let day = Day::parse("2026-11-20").unwrap();
@@ -119,7 +132,7 @@ fn two_stores_count_each_event_once() {
 /// Servers starting at once migrate the schema once; a database newer than the binary is refused.
 #[test]
 fn concurrent_starts_migrate_once_and_newer_schemas_are_refused() {
-    let db = TestDb::new();
+    let Some(db) = TestDb::new() else { return };
     let starts: Vec<_> = (0..6)
         .map(|_| {
             let url = db.url.clone();

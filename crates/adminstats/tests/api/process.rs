@@ -138,7 +138,12 @@ fn demo_refuses_impossible_sizes_with_exit_code_2() {
 #[test]
 fn demo_serves_and_its_printed_curl_works() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(bin())
+    let pg = pg_mode().then(|| PgDatabase::create().expect("pg_mode"));
+    let mut demo = std::process::Command::new(bin());
+    if let Some(db) = &pg {
+        demo.env("ADMINSTATS_STORE", &db.url);
+    }
+    let mut child = demo
         .args([
             "demo",
             "--users",
@@ -206,6 +211,10 @@ fn demo_serves_and_its_printed_curl_works() {
 /// port and data directory swapped for this test's).
 #[test]
 fn readme_commands_work() {
+    if pg_mode() {
+        eprintln!("SKIPPED over PostgreSQL: the README's commands run the embedded store (--data)");
+        return;
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let block = readme
