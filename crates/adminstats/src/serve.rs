@@ -174,7 +174,7 @@ impl Signals {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     let st = state.clone();
-                    match tokio::task::spawn_blocking(move || st.reload_directory()).await {
+                    match tokio::task::spawn_blocking(move || st.reload_everywhere()).await {
                         Ok(Ok(summary)) => tracing::info!(%summary, "directory reloaded (SIGHUP)"),
                         Ok(Err(e)) => {
                             tracing::error!(error = %e, "directory reload refused; the previous one stays in force")

@@ -16,7 +16,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use adminstats_core::{Clock, Directory, FixedClock, SystemClock};
-use adminstats_store::{SqliteStore, Store, StoreError};
+use adminstats_store::{Notice, SqliteStore, Store, StoreError};
 
 use crate::auth::TokenBook;
 use crate::config::Config;
@@ -106,9 +106,22 @@ impl Server {
         tracing::info!(directory = %summary(&directory), store = %spath, "ready");
         let state = AppState::new(config, directory, store, calendar, wall, tokens, page_key);
         if let Some(shared) = state.store.shared() {
-            // Restatements committed by the other servers wake this one's long polls too.
-            let signals = state.day_changes.clone();
-            shared.watch_restatements(Box::new(move |tenant| signals.notify(tenant))).map_err(store_err)?;
+            // What the other servers announce: restatements they committed wake this one's long
+            // polls; a directory reloaded on one is reloaded here too.
+            let weak = state.downgrade();
+            shared
+                .watch(Box::new(move |notice| {
+                    let Some(state) = AppState::upgrade(&weak) else { return };
+                    match notice {
+                        Notice::Restated(tenant) => state.day_changes.notify(tenant),
+                        Notice::Missed => {
+                            state.day_changes.notify("*");
+                            reload_announced(&state);
+                        }
+                        Notice::DirectoryReloaded => reload_announced(&state),
+                    }
+                }))
+                .map_err(store_err)?;
         }
         Ok(Server { listener, state })
     }
@@ -258,5 +271,15 @@ impl AcceptBackoff {
             tracing::info!(failures = self.failures, "accepting again");
         }
         *self = AcceptBackoff::default();
+    }
+}
+
+/// Reloads this server's directory because another announced it reloaded its own.
+fn reload_announced(state: &AppState) {
+    match state.reload_directory() {
+        Ok(summary) => tracing::info!(%summary, "directory reloaded (announced by another server)"),
+        Err(e) => {
+            tracing::warn!(error = %e, "directory reload announced by another server refused; the old one stays")
+        }
     }
 }

@@ -81,6 +81,32 @@ impl AppState {
         }))
     }
 
+    /// A handle that does not keep the state alive (for the store's threads).
+    pub fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.0)
+    }
+
+    /// The state behind a [`downgrade`](Self::downgrade)d handle, while it lives.
+    pub fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<AppState> {
+        weak.upgrade().map(AppState)
+    }
+
+    /// Reloads the directory file (as [`reload_directory`](Self::reload_directory)) and, over a
+    /// shared store, has every other server reload its own: the operator's reload, by API or
+    /// SIGHUP. Blocking.
+    ///
+    /// # Errors
+    /// As [`reload_directory`](Self::reload_directory); an announcement that fails is logged.
+    pub fn reload_everywhere(&self) -> Result<String, ReloadError> {
+        let summary = self.reload_directory()?;
+        if let Some(shared) = self.store.shared() {
+            if let Err(e) = shared.announce_reload() {
+                tracing::warn!(error = %e, "the other servers could not be told to reload their directory");
+            }
+        }
+        Ok(summary)
+    }
+
     /// The directory in force.
     pub fn directory(&self) -> Arc<Directory> {
         self.directory.read().unwrap_or_else(|p| p.into_inner()).clone()

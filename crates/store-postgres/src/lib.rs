@@ -31,8 +31,8 @@ use std::time::Duration;
 use adminstats_core::metrics::{DayCounters, DeptCounts, Version, DAY_SUM_MAX};
 use adminstats_core::{Day, DayTotals, Rejection};
 use adminstats_store::{
-    AppendOutcome, DayRevision, DeptDay, NewEvent, RowResolver, Shared, Store, StoreError, StoredToken,
-    UserDayFacts,
+    AppendOutcome, DayRevision, DeptDay, NewEvent, Notice, RowResolver, Shared, Store, StoreError,
+    StoredToken, UserDayFacts,
 };
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
@@ -630,7 +630,7 @@ impl Shared for PostgresStore {
         })
     }
 
-    fn watch_restatements(&self, restated: Box<dyn Fn(&str) + Send + Sync>) -> Result<(), StoreError> {
+    fn watch(&self, notice: Box<dyn Fn(Notice<'_>) + Send + Sync>) -> Result<(), StoreError> {
         let config = self.config.clone();
         let closed = self.closed.clone();
         std::thread::Builder::new()
@@ -639,10 +639,10 @@ impl Shared for PostgresStore {
                 let mut first = true;
                 while !closed.load(std::sync::atomic::Ordering::Acquire) {
                     let listened = config.connect(NoTls).and_then(|mut c| {
-                        c.batch_execute(&format!("LISTEN {RESTATED_CHANNEL}"))?;
+                        c.batch_execute(&format!("LISTEN {RESTATED_CHANNEL}; LISTEN {RELOAD_CHANNEL}"))?;
                         if !first {
-                            // Whatever was committed while we were away: every poll looks again.
-                            restated("*");
+                            // Whatever was announced while we were away.
+                            notice(Notice::Missed);
                         }
                         first = false;
                         let mut notes = c.notifications();
@@ -652,14 +652,15 @@ impl Shared for PostgresStore {
                                 return Ok(());
                             }
                             match it.next() {
-                                Ok(Some(n)) => restated(n.payload()),
+                                Ok(Some(n)) if n.channel() == RELOAD_CHANNEL => notice(Notice::DirectoryReloaded),
+                                Ok(Some(n)) => notice(Notice::Restated(n.payload())),
                                 Ok(None) => {}
                                 Err(e) => return Err(e),
                             }
                         }
                     });
                     if let Err(e) = listened {
-                        tracing::warn!(error = %error_text(&e), "listening for restated days failed; trying again in 1 s");
+                        tracing::warn!(error = %error_text(&e), "listening to the other servers failed; trying again in 1 s");
                         first = false;
                         std::thread::sleep(Duration::from_secs(1));
                     }
@@ -668,7 +669,16 @@ impl Shared for PostgresStore {
             .map(drop)
             .map_err(StoreError::Io)
     }
+
+    fn announce_reload(&self) -> Result<(), StoreError> {
+        self.with_client(|c| {
+            c.execute("SELECT pg_notify($1, '')", &[&RELOAD_CHANNEL]).map(drop).map_err(|e| pg_error(&e))
+        })
+    }
 }
+
+/// The channel on which a server announces that it reloaded its directory.
+const RELOAD_CHANNEL: &str = "adminstats_reload";
 
 /// The channel on which an append announces, at commit, that it restated some of a tenant's days
 /// (the payload is the tenant).

@@ -299,11 +299,29 @@ pub trait Shared: Send + Sync {
     /// A database failure.
     fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError>;
 
-    /// Calls `restated(tenant)` whenever any server commits a restatement of one of `tenant`'s
-    /// days, from a thread of the store's, for as long as the store lives; `restated("*")` when
-    /// some may have been missed (the database connection was lost and made again).
+    /// Calls `notice` with what the servers announce, from a thread of the store's, for as long
+    /// as the store lives: a tenant's restated days (committed by any server), a directory
+    /// reloaded on any server, and [`Notice::Missed`] when some may have been missed (the database
+    /// connection was lost and made again).
     ///
     /// # Errors
     /// The thread cannot be started.
-    fn watch_restatements(&self, restated: Box<dyn Fn(&str) + Send + Sync>) -> Result<(), StoreError>;
+    fn watch(&self, notice: Box<dyn Fn(Notice<'_>) + Send + Sync>) -> Result<(), StoreError>;
+
+    /// Tells every server that the directory was reloaded here (they reload theirs).
+    ///
+    /// # Errors
+    /// A database failure.
+    fn announce_reload(&self) -> Result<(), StoreError>;
+}
+
+/// What one server announces to the others through a shared store ([`Shared::watch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Some of this tenant's published days were restated (their long polls look again).
+    Restated(&'a str),
+    /// A server reloaded its directory file (every server reloads its own).
+    DirectoryReloaded,
+    /// The watch was interrupted: anything may have been missed.
+    Missed,
 }

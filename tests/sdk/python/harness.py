@@ -45,6 +45,21 @@ INGEST_PATH = "/ingest/v1/events"
 
 HTTP_TIMEOUT = 30
 
+# ADMINSTATS_SDK_STORE=postgres: every Server is two `serve --store` processes over one PostgreSQL
+# database of its own (on ADMINSTATS_TEST_PG), behind a proxy that sends each request to the other
+# one than the last (../alternate.py): every page of a listing comes from the other instance.
+PAIR = os.environ.get("ADMINSTATS_SDK_STORE") == "postgres"
+PG_ADMIN = os.environ.get("ADMINSTATS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+
+import sys as _sys  # noqa: E402
+_sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from alternate import Alternate  # noqa: E402
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_ADMIN, "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL)
+
 # Every field of an admin_user_stats item, with its exact JSON type (api.md).
 STR_FIELDS = [
     "date", "user_id", "user_name", "department_name", "department_path",
@@ -185,12 +200,25 @@ class Server:
         self.log_paths: list[Path] = []
         self.stdout_rest: list[bytes] = []
         self._log_file = None
+        # PAIR mode: the second instance, the proxy in front of both, their database.
+        self.proc2: subprocess.Popen | None = None
+        self._log_file2 = None
+        self.proxy: Alternate | None = None
+        self.pg_db: str | None = None
 
     # -- lifecycle ---------------------------------------------------------
+    def store_args(self) -> list[str]:
+        if not PAIR:
+            return ["--data", str(self.data_dir)]
+        if self.pg_db is None:
+            self.pg_db = f"adminstats_sdk_{secrets.token_hex(8)}"
+            _psql(f"CREATE DATABASE {self.pg_db}")
+        return ["--store", PG_ADMIN.rsplit("/", 1)[0] + "/" + self.pg_db]
+
     def args(self) -> list[str]:
         a = [str(binary_path()), "serve",
              "--directory", str(self.directory_path),
-             "--data", str(self.data_dir),
+             *self.store_args(),
              "--listen", "127.0.0.1:0",
              "--now", self.now]
         if self.admin_token:
@@ -212,14 +240,28 @@ class Server:
         self.log_paths.append(self.log_path)
         self._log_file = open(self.log_path, "wb")
         self.stdout_rest = []
-        env = dict(os.environ)
-        env.pop("ADMINSTATS_ADMIN_TOKEN", None)
-        self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self._log_file, env=env)
+        self.proc, base = self._spawn(self._log_file, timeout)
         if self not in LIVE_SERVERS:
             LIVE_SERVERS.append(self)
+        if not PAIR:
+            self.base = base
+            return self
+        second = self.workdir / f"server-{self.generation}b.stderr.log"
+        self.log_paths.append(second)
+        self._log_file2 = open(second, "wb")
+        self.proc2, base2 = self._spawn(self._log_file2, timeout)
+        self.proxy = Alternate([base, base2])
+        self.base = self.proxy.base
+        return self
+
+    def _spawn(self, log_file, timeout: float) -> tuple[subprocess.Popen, str]:
+        """One `serve` process; returns it and its base URL once it says `listening on`."""
+        env = dict(os.environ)
+        env.pop("ADMINSTATS_ADMIN_TOKEN", None)
+        env.pop("ADMINSTATS_STORE", None)
+        proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=log_file, env=env)
         first: queue.Queue = queue.Queue()
-        proc = self.proc
 
         def reader():
             line = proc.stdout.readline()
@@ -244,27 +286,43 @@ class Server:
                 proc.wait()
             raise RuntimeError(f"first stdout line was {text!r}, expected `listening on http://HOST:PORT` "
                                f"(exit code {proc.returncode})\n{self.log_tail()}")
-        self.base = m.group(1)
-        return self
+        return proc, m.group(1)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def signal(self, sig: int) -> None:
+        """Sends `sig` to the server (to both instances in PAIR mode)."""
+        for p in (self.proc, self.proc2):
+            if p is not None and p.poll() is None:
+                p.send_signal(sig)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        """Send `sig` and wait for the exit; returns the exit code."""
+        """Send `sig` and wait for the exit; returns the exit code (the first instance's)."""
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"adminstats did not exit within {timeout}s of signal {sig}\n"
-                                     f"{self.log_tail()}")
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
+        if self.proxy is not None:
+            self.proxy.close()
+            self.proxy = None
+        codes = []
+        for p in (self.proc, self.proc2):
+            if p is None:
+                continue
+            if p.poll() is None:
+                p.send_signal(sig)
+                try:
+                    p.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                    raise AssertionError(f"adminstats did not exit within {timeout}s of signal {sig}\n"
+                                         f"{self.log_tail()}")
+            codes.append(p.returncode)
+        for f in ("_log_file", "_log_file2"):
+            if getattr(self, f):
+                getattr(self, f).close()
+                setattr(self, f, None)
+        if PAIR and len(set(codes)) > 1:
+            raise AssertionError(f"the two instances exited differently: {codes}\n{self.log_tail()}")
         return self.proc.returncode
 
     def terminate(self) -> None:
@@ -288,12 +346,19 @@ class Server:
             self.terminate()
         if self in LIVE_SERVERS:
             LIVE_SERVERS.remove(self)
+        if self.pg_db is not None:
+            _psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+            self.pg_db = None
 
     # -- logs --------------------------------------------------------------
     def log_text(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
+        """The current run's log (both instances' in PAIR mode)."""
+        if self.log_path is None:
             return ""
-        return self.log_path.read_text("utf-8", "replace")
+        paths = [self.log_path]
+        if PAIR:
+            paths.append(self.log_path.with_name(self.log_path.name.replace(".stderr", "b.stderr")))
+        return "".join(p.read_text("utf-8", "replace") for p in paths if p.exists())
 
     def all_logs_text(self) -> str:
         return "".join(p.read_text("utf-8", "replace") for p in self.log_paths if p.exists())

@@ -330,3 +330,25 @@ async fn a_restatement_through_one_server_wakes_long_polls_on_the_other() {
     assert_eq!(v["data"]["items"][0]["revision"], 1, "{v}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
 }
+
+/// The operator reloads the directory on one server; every server over the database reloads its
+/// own file (they read the same organisation).
+#[tokio::test]
+async fn a_directory_reload_on_one_server_reloads_them_all() {
+    let Some(db) = PgDatabase::create() else { return };
+    let a = on(&db.url, |c| c.admin_token = Some("op".into())).await;
+    let b = on(&db.url, |c| c.admin_token = Some("op".into())).await;
+    let t = a.token("cli_full", "secret-full").await;
+    let q = "start_date=2026-11-20&end_date=2026-11-20";
+    assert_eq!(b.all_items(&t, q).await.len(), 4);
+    for app in [&a, &b] {
+        std::fs::write(app.directory_path(), directory_with_user_5().to_string()).unwrap();
+    }
+    let r = a.http.post(a.url("/admin-api/v1/directory/reload")).bearer_auth("op").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.all_items(&t, q).await.len() != 5 {
+        assert!(std::time::Instant::now() < until, "B did not reload within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -21,7 +21,7 @@ fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     operator(&state, &headers)?;
     let st = state.clone();
-    let summary = tokio::task::spawn_blocking(move || st.reload_directory())
+    let summary = tokio::task::spawn_blocking(move || st.reload_everywhere())
         .await
         .map_err(|e| ApiError::Internal(format!("reload task: {e}")))?
         .map_err(|e| {
