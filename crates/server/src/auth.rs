@@ -78,6 +78,20 @@ impl TokenBook {
                 return Ok((tok, (exp - now_ms) / 1000));
             }
         }
+        if store.shared().is_some() {
+            // Another server may have issued the app a token that is still fresh: the same one, as Lark.
+            let (s, app) = (store.clone(), app_id.to_owned());
+            let found = tokio::task::spawn_blocking(move || match s.shared() {
+                Some(shared) => shared.newest_token(&app, now_ms + REUSE_MARGIN_MS),
+                None => Ok(None),
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("token task: {e}")))??;
+            if let Some(t) = found {
+                self.remember(&t);
+                return Ok((t.token, (t.expires_at_ms - now_ms) / 1000));
+            }
+        }
         let mut raw = [0u8; 20];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = format!("t-{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());

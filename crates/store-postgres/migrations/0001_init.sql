@@ -145,6 +145,7 @@ CREATE TABLE tokens (
     issued_at  bigint NOT NULL,
     expires_at bigint NOT NULL
 );
+CREATE INDEX tokens_by_app ON tokens (app_id, expires_at);
 
 -- Requests per app, API and wall-clock second, over every server (the rate limits). Unlogged:
 -- after a crash the counts start again from zero, which only forgives a second's requests.

@@ -608,6 +608,24 @@ impl Shared for PostgresStore {
         })
     }
 
+    fn newest_token(&self, app: &str, valid_at_ms: i64) -> Result<Option<StoredToken>, StoreError> {
+        self.with_client(|c| {
+            let row = c
+                .query_opt(
+                    "SELECT token, app_id, issued_at, expires_at FROM tokens \
+                     WHERE app_id = $1 AND expires_at > $2 ORDER BY expires_at DESC LIMIT 1",
+                    &[&app, &valid_at_ms],
+                )
+                .map_err(|e| pg_error(&e))?;
+            Ok(row.map(|r| StoredToken {
+                token: r.get(0),
+                app_id: r.get(1),
+                issued_at_ms: r.get(2),
+                expires_at_ms: r.get(3),
+            }))
+        })
+    }
+
     fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError> {
         self.with_client(|c| {
             let n: i32 = c

@@ -292,6 +292,13 @@ pub trait Shared: Send + Sync {
     /// A database failure.
     fn find_token(&self, token: &str) -> Result<Option<StoredToken>, StoreError>;
 
+    /// The app's token that expires last, if it is still valid at `valid_at_ms` (whichever server
+    /// issued it): a server reuses it rather than issue another.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn newest_token(&self, app: &str, valid_at_ms: i64) -> Result<Option<StoredToken>, StoreError>;
+
     /// Counts one request of `app` (of `tenant`) to `api` in the wall-clock second `second` (Unix seconds),
     /// across every server, and returns how many that second now holds (this one included).
     ///

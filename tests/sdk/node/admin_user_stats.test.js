@@ -272,14 +272,17 @@ describe(`admin_user_stats through @larksuiteoapi/node-sdk ${sdkVersion()}`, () 
     const BURST = 45;
     const warm = await client.admin.adminUserStat.list({ params }); // fetches and caches the token
     assert.equal(warm.code, 0);
+    const startedAt = Date.now();
     const outcomes = await Promise.all(
       Array.from({ length: BURST }, () => client.admin.adminUserStat.list({ params }).then((r) => ({ ok: r }), (e) => ({ e }))),
     );
     const limited = outcomes.filter((o) => o.e);
     const passed = outcomes.filter((o) => o.ok);
     t.diagnostic(`burst of ${BURST}: ${passed.length} passed, ${limited.length} refused`);
-    // Even if the burst straddles two one-second windows, at most 40 pass.
-    assert.ok(passed.length <= 40, `${passed.length} of a burst of ${BURST} passed (limit 20/s)`);
+    // At most 20 pass per second the burst touches (a burst under a second straddles at most two
+    // windows: 40; through the PAIR mode's proxy it may take longer).
+    const windows = Math.ceil((Date.now() - startedAt) / 1000) + 1;
+    assert.ok(passed.length <= 20 * windows, `${passed.length} of a burst of ${BURST} passed (limit 20/s, ${windows} windows)`);
     assert.ok(limited.length >= 1, `no request of a burst of ${BURST} was refused`);
     for (const { ok } of passed) assert.equal(ok.code, 0);
     let reset = 1;

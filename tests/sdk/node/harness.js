@@ -3,7 +3,7 @@
 // binary, load the official SDK, pace requests under the per-app rate limit,
 // fetch the server's own NDJSON export. Node built-ins only.
 
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -12,6 +12,33 @@ const readline = require('node:readline');
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ADMINSTATS_SDK_STORE=postgres: the demo and a second `serve` run over one PostgreSQL database of
+// their own (on ADMINSTATS_TEST_PG), behind a proxy that sends each request to the other one than
+// the last (../alternate.py): every page comes from the other instance.
+const PAIR = process.env.ADMINSTATS_SDK_STORE === 'postgres';
+const PG_ADMIN = process.env.ADMINSTATS_TEST_PG || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function psql(sql) {
+  execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', PG_ADMIN, '-c', sql], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+// Spawns `cmd args` and resolves to [child, url] at its `listening on URL` line.
+function spawnListening(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  child.stderr.resume();
+  return new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.once('line', (line) => {
+      const m = /^listening on (http:\/\/\S+)$/.exec(line);
+      if (m) resolve([child, m[1]]);
+      else reject(new Error(`${cmd}: first line ${JSON.stringify(line)}`));
+      lines.on('line', () => {});
+    });
+    child.on('error', reject);
+    child.on('close', (code) => reject(new Error(`${cmd} exited with ${code} before listening`)));
+  });
+}
 
 // The SDK comes from NODE_PATH (scripts/node-env.sh prints it); fall back to
 // the folder that script installs into, so a bare `node --test` works too.
@@ -64,8 +91,15 @@ async function startDemo({ args, startupMs = 120_000 }) {
     : path.join(REPO_ROOT, 'target', 'debug', 'adminstats');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'adminstats-node-sdk-'));
   const fullArgs = ['demo', ...args, '--data', dataDir];
+  let pgDb = null;
+  const env = { ...process.env };
+  if (PAIR) {
+    pgDb = `adminstats_node_${Date.now().toString(16)}_${Math.floor(Math.random() * 1e9).toString(16)}`;
+    psql(`CREATE DATABASE ${pgDb}`);
+    env.ADMINSTATS_STORE = `${PG_ADMIN.replace(/\/[^/]*$/, '')}/${pgDb}`;
+  }
 
-  const child = spawn(bin, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const stdout = [];
   const stderr = [];
   const TAIL = 60;
@@ -112,6 +146,14 @@ async function startDemo({ args, startupMs = 120_000 }) {
   }
   function cleanup() {
     if (!process.env.KEEP_DATA) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (pgDb) {
+      try {
+        psql(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
+      } catch {
+        // a database left behind costs nothing but its name
+      }
+      pgDb = null;
+    }
   }
 
   try {
@@ -162,14 +204,39 @@ async function startDemo({ args, startupMs = 120_000 }) {
     if (a && current) current.push({ appId: a[1], appSecret: a[2], description: a[3] });
   }
 
+  // PAIR mode: a second instance over the same database, and the proxy in front of both.
+  let base = m[1];
+  const extra = [];
+  if (PAIR) {
+    const nowAt = args.indexOf('--now');
+    const serveArgs = ['serve', '--directory', path.join(dataDir, 'directory.json'), '--store', env.ADMINSTATS_STORE,
+      '--listen', '127.0.0.1:0', ...(nowAt >= 0 ? ['--now', args[nowAt + 1]] : [])];
+    const [second, base2] = await spawnListening(bin, serveArgs);
+    extra.push(second);
+    const python = process.env.ADMINSTATS_PY || 'python3';
+    const [proxy, proxied] = await spawnListening(python, [path.join(__dirname, '..', 'alternate.py'), base, base2]);
+    extra.push(proxy);
+    base = proxied;
+  }
+  const stopExtra = async () => {
+    for (const c of extra) {
+      if (c.exitCode === null && c.signalCode === null) {
+        const done = new Promise((resolve) => c.on('close', resolve));
+        c.kill('SIGTERM');
+        await done;
+      }
+    }
+  };
+
   return {
-    base: m[1],
+    base,
     tenants,
     stdout,
     stderrTail,
     describeFailure,
     exited: () => exited,
     async stop() {
+      await stopExtra();
       const r = await stop();
       cleanup();
       return r;

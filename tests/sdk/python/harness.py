@@ -291,7 +291,7 @@ class Server:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig: int) -> None:
+    def send_signal(self, sig: int) -> None:
         """Sends `sig` to the server (to both instances in PAIR mode)."""
         for p in (self.proc, self.proc2):
             if p is not None and p.poll() is None:

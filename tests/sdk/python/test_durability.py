@@ -206,10 +206,12 @@ def test_second_server_on_same_data_sees_everything(env, tmp_path):
     # a fresh Server object on the same --data directory and directory file
     other = Server(tmp_path / "second", json.loads(srv.directory_path.read_text()), NOW)
     other.data_dir = srv.data_dir
+    other.pg_db = srv.pg_db  # PAIR mode: the same database
     other.start()
     try:
         check(other, t, model)
     finally:
+        other.pg_db = None  # (srv's, dropped when srv closes)
         other.close()
     srv.start()
     check(srv, t, model)

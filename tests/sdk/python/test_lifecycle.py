@@ -60,7 +60,7 @@ def test_sighup_right_after_listening_line_does_not_kill(tmp_path):
     alive = []
     for _ in range(6):
         srv.start()
-        srv.signal(signal.SIGHUP)
+        srv.send_signal(signal.SIGHUP)
         time.sleep(0.3)
         alive.append(srv.running())
         if srv.running():
@@ -183,7 +183,7 @@ def test_invalid_reload_keeps_directory(reloadable):
     assert body["code"] != 0 and "tenants[0].users[1].department_id" in body["msg"], body
     assert names(srv, app) == before
     # SIGHUP with the same bad file: still alive, still the old directory
-    srv.signal(signal.SIGHUP)
+    srv.send_signal(signal.SIGHUP)
     time.sleep(0.3)
     assert srv.running()
     assert names(srv, app) == before
@@ -196,7 +196,7 @@ def test_reload_via_sighup(reloadable):
     assert ("Dora", "One") not in names(srv, app)
     t.user("d", "Dora", "D1")
     srv.directory_path.write_text(json.dumps(directory_json(t)))
-    srv.signal(signal.SIGHUP)
+    srv.send_signal(signal.SIGHUP)
     assert wait_for(lambda: ("Dora", "One") in names(srv, app), timeout=5), names(srv, app)
     assert srv.running()
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness import (USER_STATS_PATH, Server, TenantBuilder, assert_raw_error, assert_sdk_error,
+from harness import (PAIR, USER_STATS_PATH, Server, TenantBuilder, assert_raw_error, assert_sdk_error,
                      assert_sdk_ok, directory_json, sdk_client, sdk_list, HTTP_TIMEOUT)
 
 NOW = "2026-03-10T12:00:00+08:00"
@@ -47,7 +47,8 @@ def test_burst_over_20_per_second_gets_429(env):
     token = srv.token(t.apps["one"])
     time.sleep(1.1)
     res, took = burst(srv, token)
-    assert took < 1.0, f"burst took {took:.2f}s; the machine is too slow for this check"
+    # (Through the PAIR mode's proxy a request costs more; the limit is per second either way.)
+    assert took < (2.0 if PAIR else 1.0), f"burst took {took:.2f}s; the machine is too slow for this check"
     ok = [r for r in res if r.status_code == 200]
     limited = [r for r in res if r.status_code == 429]
     assert len(ok) + len(limited) == len(res), [r.status_code for r in res]
