@@ -80,7 +80,11 @@ class Alternate:
                     body += self.rfile.read(size)
                     self.rfile.readline()  # the CRLF after the chunk
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward
+            def __getattr__(self, name):
+                # Every method, however unusual, goes to the servers (they answer 405 themselves).
+                if name.startswith("do_"):
+                    return self._forward
+                raise AttributeError(name)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
