@@ -78,6 +78,11 @@ struct Args {
     /// Connections of the new-row ingestion benchmark (issue 9's workload has 4).
     #[arg(long, default_value_t = 4)]
     new_rows_connections: usize,
+    /// Also measure the PostgreSQL store (issue 10), on databases of its own created on this
+    /// server (`postgres://USER@HOST:PORT/DB`, any existing database to connect to): `store copy`
+    /// of the store just measured, listings across two servers over it, new-row ingestion.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 /// Posts every batch from `connections` concurrent clients; returns the events accepted.
@@ -119,6 +124,35 @@ async fn new_rows_bench(
     server: &Server,
     demo: &adminstats_demo::Demo,
 ) -> anyhow::Result<(usize, f64)> {
+    let (batches, lines) = new_rows_batches(args, demo)?;
+    let data = server.data.with_file_name("data-new-rows");
+    let log = server.log.with_file_name("server-new-rows.log");
+    let (child, base) =
+        start_server(&server.bin, &server.dir_path, &data, server.now, &server.log_level, &log)?;
+    let mut fresh = Server {
+        child,
+        base: base.clone(),
+        bin: server.bin.clone(),
+        dir_path: server.dir_path.clone(),
+        data,
+        now: server.now,
+        log_level: server.log_level.clone(),
+        log,
+    };
+    let token = demo.tenants[0].ingest_token.clone();
+    let t0 = Instant::now();
+    let accepted =
+        ingest(&reqwest::Client::new(), &base, &token, Arc::new(batches), args.new_rows_connections).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    fresh.stop();
+    if accepted as usize != lines {
+        bail!("new rows: accepted {accepted} of {lines} events");
+    }
+    Ok((lines, secs))
+}
+
+/// One event per user-day of the main tenant, in 1,000-line batches; and how many lines.
+fn new_rows_batches(args: &Args, demo: &adminstats_demo::Demo) -> anyhow::Result<(Vec<String>, usize)> {
     let dir: serde_json::Value = serde_json::from_str(&demo.directory_json)?;
     let users: Vec<String> = dir["tenants"][0]["users"]
         .as_array()
@@ -146,30 +180,170 @@ async fn new_rows_bench(
     if !body.is_empty() {
         batches.push(body);
     }
-    let data = server.data.with_file_name("data-new-rows");
-    let log = server.log.with_file_name("server-new-rows.log");
-    let (child, base) =
-        start_server(&server.bin, &server.dir_path, &data, server.now, &server.log_level, &log)?;
-    let mut fresh = Server {
-        child,
-        base: base.clone(),
-        bin: server.bin.clone(),
-        dir_path: server.dir_path.clone(),
-        data,
-        now: server.now,
-        log_level: server.log_level.clone(),
-        log,
-    };
-    let token = demo.tenants[0].ingest_token.clone();
+    Ok((batches, lines))
+}
+
+/// What the PostgreSQL phase measured.
+struct PgFigures {
+    copy_secs: f64,
+    pages_per_s: f64,
+    lat: Vec<f64>,
+    rss: [f64; 2],
+    new_rows: (usize, f64),
+}
+
+/// A database of the bench's own on the PostgreSQL server of `admin` (dropped on drop).
+struct BenchDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDb {
+    fn create(admin: &str, suffix: &str) -> anyhow::Result<BenchDb> {
+        let name = format!("adminstats_bench_{}_{suffix}", std::process::id());
+        psql(admin, &format!("DROP DATABASE IF EXISTS {name}"))?;
+        psql(admin, &format!("CREATE DATABASE {name}"))?;
+        let (base, _) = admin.rsplit_once('/').context("a postgres:// URL with a database")?;
+        Ok(BenchDb { admin: admin.to_owned(), url: format!("{base}/{name}"), name })
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let ok = Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql]).status()?.success();
+    if !ok {
+        bail!("psql {sql:?} failed");
+    }
+    Ok(())
+}
+
+/// Issue 10: `store copy` of the store the SQLite phases wrote, listings across two servers over
+/// the copy (every request to the other one), each server's peak RSS, then new-row ingestion into
+/// an empty database.
+async fn postgres_bench(
+    args: &Args,
+    admin: &str,
+    server: &Server,
+    demo: &adminstats_demo::Demo,
+) -> anyhow::Result<PgFigures> {
+    let db = BenchDb::create(admin, "copy")?;
+    eprintln!("bench: store copy into {}", db.url);
+    let t0 = Instant::now();
+    let copied = Command::new(&server.bin)
+        .args(["store", "copy", "--from"])
+        .arg(&server.data)
+        .args(["--to", &db.url])
+        .stderr(Stdio::inherit())
+        .status()?;
+    let copy_secs = t0.elapsed().as_secs_f64();
+    if !copied.success() {
+        bail!("store copy failed");
+    }
+    let store = ["--store".to_owned(), db.url.clone()];
+    let mut pair = Vec::new();
+    for i in 0..2 {
+        let log = server.log.with_file_name(format!("server-pg-{i}.log"));
+        pair.push(start_server_with(
+            &server.bin,
+            &server.dir_path,
+            &store,
+            server.now,
+            &server.log_level,
+            &log,
+        )?);
+    }
+    let bases: Vec<String> = pair.iter().map(|(_, b)| b.clone()).collect();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let tenant = &demo.tenants[0];
+    let token = tenant_token(&client, &bases[0], &tenant.apps[0]).await?;
+    eprintln!("bench: listings across two servers over PostgreSQL for {}s", args.seconds);
+    let (mut lat, secs) = listing_load(&client, &bases, &token, args.list_clients, args.seconds).await?;
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pages_per_s = lat.len() as f64 / secs;
+    let rss = [peak_rss_mb(pair[0].0.id()), peak_rss_mb(pair[1].0.id())];
+    for (mut child, _) in pair {
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+    }
+    drop(db);
+
+    let db = BenchDb::create(admin, "new_rows")?;
+    let (batches, lines) = new_rows_batches(args, demo)?;
+    let log = server.log.with_file_name("server-pg-new-rows.log");
+    let store = ["--store".to_owned(), db.url.clone()];
+    let (mut child, base) =
+        start_server_with(&server.bin, &server.dir_path, &store, server.now, &server.log_level, &log)?;
+    eprintln!("bench: new rows into PostgreSQL ({lines} events)");
     let t0 = Instant::now();
     let accepted =
-        ingest(&reqwest::Client::new(), &base, &token, Arc::new(batches), args.new_rows_connections).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    fresh.stop();
+        ingest(&client, &base, &tenant.ingest_token, Arc::new(batches), args.new_rows_connections).await?;
+    let new_secs = t0.elapsed().as_secs_f64();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
     if accepted as usize != lines {
-        bail!("new rows: accepted {accepted} of {lines} events");
+        bail!("new rows over PostgreSQL: accepted {accepted} of {lines} events");
     }
-    Ok((lines, secs))
+    Ok(PgFigures { copy_secs, pages_per_s, lat, rss, new_rows: (lines, new_secs) })
+}
+
+/// Paged listings of `page_size=60` from `clients` concurrent clients for `seconds`, each request
+/// to the next of `bases` (a page token from one resumes on another): sorted latencies in ms and
+/// the seconds it took.
+async fn listing_load(
+    client: &reqwest::Client,
+    bases: &[String],
+    token: &str,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for w in 0..clients {
+        let (client, token, bases) = (client.clone(), token.to_owned(), bases.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+            let mut lat = Vec::new();
+            let mut page_token: Option<String> = None;
+            let mut start = time::macros::date!(2026 - 10 - 21);
+            let mut n = w;
+            while Instant::now() < deadline {
+                if page_token.is_none() {
+                    start = time::macros::date!(2026 - 10 - 21) + time::Duration::days(rng.gen_range(0..=25));
+                }
+                let base = &bases[n % bases.len()];
+                n += 1;
+                let mut url = format!(
+                    "{base}{}?start_date={start}&end_date=2026-11-20&page_size=60",
+                    adminstats_wire::USER_STATS_PATH,
+                );
+                if let Some(t) = &page_token {
+                    url.push_str("&page_token=");
+                    url.push_str(t);
+                }
+                let body = timed_get(&client, &url, &token, &mut lat).await?;
+                // Only the page token is needed: find it without parsing the page, so that the load
+                // generator takes as little of the machine's two cores as it can.
+                page_token = find_page_token(&body);
+                // Jump to a fresh query now and then, so that pages spread over the whole range.
+                if rng.gen_ratio(1, 50) {
+                    page_token = None;
+                }
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let t0 = Instant::now();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    Ok((lat, t0.elapsed().as_secs_f64()))
 }
 
 /// The demo's directory with `n` more apps in its first tenant.
@@ -300,11 +474,25 @@ impl Drop for Server {
     }
 }
 
-/// Starts the server and waits for its `listening on` line.
+/// Starts the server over the data directory `data` and waits for its `listening on` line.
 fn start_server(
     bin: &std::path::Path,
     directory: &std::path::Path,
     data: &std::path::Path,
+    now: &str,
+    log_level: &str,
+    log: &std::path::Path,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let store = ["--data".to_owned(), data.display().to_string()];
+    start_server_with(bin, directory, &store, now, log_level, log)
+}
+
+/// Starts the server over the store `store` names (`--data DIR` or `--store URL`) and waits for
+/// its `listening on` line.
+fn start_server_with(
+    bin: &std::path::Path,
+    directory: &std::path::Path,
+    store: &[String],
     now: &str,
     log_level: &str,
     log: &std::path::Path,
@@ -314,8 +502,7 @@ fn start_server(
         .arg("serve")
         .arg("--directory")
         .arg(directory)
-        .arg("--data")
-        .arg(data)
+        .args(store)
         .args(["--listen", "127.0.0.1:0", "--now", now, "--user-stats-rate-limit", "1000000"])
         .args(["--dept-stats-rate-limit", "1000000"])
         .env("RUST_LOG", log_level)
@@ -375,45 +562,8 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
     // Listing load.
     let app = &tenant.apps[0];
     let token = tenant_token(&client, base, app).await?;
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let mut tasks = Vec::new();
-    for w in 0..args.list_clients {
-        let (client, token, base) = (client.clone(), token.clone(), base.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
-            let mut lat = Vec::new();
-            let mut page_token: Option<String> = None;
-            let mut start = time::macros::date!(2026 - 10 - 21);
-            while Instant::now() < deadline {
-                if page_token.is_none() {
-                    start = time::macros::date!(2026 - 10 - 21) + time::Duration::days(rng.gen_range(0..=25));
-                }
-                let mut url = format!(
-                    "{base}{}?start_date={start}&end_date=2026-11-20&page_size=60",
-                    adminstats_wire::USER_STATS_PATH,
-                );
-                if let Some(t) = &page_token {
-                    url.push_str("&page_token=");
-                    url.push_str(t);
-                }
-                let body = timed_get(&client, &url, &token, &mut lat).await?;
-                // Only the page token is needed: find it without parsing the page, so that the load
-                // generator takes as little of the machine's two cores as it can.
-                page_token = find_page_token(&body);
-                // Jump to a fresh query now and then, so that pages spread over the whole range.
-                if rng.gen_ratio(1, 50) {
-                    page_token = None;
-                }
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let t0 = Instant::now();
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    let list_secs = t0.elapsed().as_secs_f64();
+    let (mut lat, list_secs) =
+        listing_load(&client, &[base.to_owned()], &token, args.list_clients, args.seconds).await?;
     lat.sort_by(|a, b| a.total_cmp(b));
     let pages_per_s = lat.len() as f64 / list_secs;
     let custom: Vec<&adminstats_demo::DemoApp> =
@@ -432,6 +582,10 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
         if args.no_export { None } else { Some(export_bench(&server_bin(args)?, base, app, args.days)?) };
     server.stop();
     let new_rows = if args.no_new_rows { None } else { Some(new_rows_bench(args, &server, &demo).await?) };
+    let pg = match &args.postgres {
+        Some(admin) => Some(postgres_bench(args, admin, &server, &demo).await?),
+        None => None,
+    };
 
     let ev_s = events as f64 / ingest_secs;
     println!("adminstats-bench: {} users x {} days, {events} events", args.users, args.days);
@@ -485,6 +639,35 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
             "new rows    {rate:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, {} connections, {secs:.1}s)   target >= 200000  {}",
             args.new_rows_connections,
             verdict(rate >= 200_000.0)
+        );
+    }
+    if let Some(pg) = &pg {
+        println!(
+            "pg copy     {:.1} s  (`store copy` of the store above into an empty database, verified)   target < 120 s  {}",
+            pg.copy_secs,
+            verdict(pg.copy_secs < 120.0)
+        );
+        let p99 = percentile(&pg.lat, 0.99);
+        println!(
+            "pg listing  {:>12.0} pages/s  p50 {:.2} ms  p99 {p99:.2} ms  ({} pages of 60 across two servers, {} clients)   target >= 2000 and p99 < 25 ms  {}",
+            pg.pages_per_s,
+            percentile(&pg.lat, 0.5),
+            pg.lat.len(),
+            args.list_clients,
+            verdict(pg.pages_per_s >= 2000.0 && p99 < 25.0)
+        );
+        println!(
+            "pg RSS      peak {:.0} MB and {:.0} MB (the two servers)   target < 300 MB  {}",
+            pg.rss[0],
+            pg.rss[1],
+            verdict(pg.rss[0] < 300.0 && pg.rss[1] < 300.0)
+        );
+        let (events, secs) = pg.new_rows;
+        let rate = events as f64 / secs;
+        println!(
+            "pg new rows {rate:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, {} connections, {secs:.1}s)   target >= 100000  {}",
+            args.new_rows_connections,
+            verdict(rate >= 100_000.0)
         );
     }
     if let Some(e) = export {

@@ -15,7 +15,13 @@ fn server_binary() -> PathBuf {
 #[test]
 fn the_benchmark_runs_and_prints_every_figure() {
     let bin = server_binary();
-    let out = Command::new(env!("CARGO_BIN_EXE_adminstats-bench"))
+    // The PostgreSQL phase too when a server is named (scripts/test.sh names one).
+    let pg = std::env::var("ADMINSTATS_TEST_PG").ok();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_adminstats-bench"));
+    if let Some(url) = &pg {
+        bench.args(["--postgres", url]);
+    }
+    let out = bench
         .args([
             "--users",
             "80",
@@ -48,5 +54,10 @@ fn the_benchmark_runs_and_prints_every_figure() {
         "export RSS",
     ] {
         assert!(stdout.contains(figure), "no {figure:?} in:\n{stdout}");
+    }
+    if pg.is_some() {
+        for figure in ["pg copy", "pg listing", "pg RSS", "pg new rows"] {
+            assert!(stdout.contains(figure), "no {figure:?} in:\n{stdout}");
+        }
     }
 }
