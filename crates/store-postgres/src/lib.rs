@@ -367,7 +367,8 @@ impl Store for PostgresStore {
             let rows = tx.query(
                 &format!(
                     "SELECT k.i, {cols} FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                     JOIN user_day u ON u.tenant = $1 AND u.day = k.day AND u.open_id = k.open_id",
+                     CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                     AND u.open_id = k.open_id) u",
                     cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
                 ),
                 &[&tenant, &days, &ids],
@@ -389,7 +390,8 @@ impl Store for PostgresStore {
                 let o: Vec<&str> = with_pairs.iter().map(|&i| ids[i]).collect();
                 let rows = tx.query(
                     "SELECT k.i, p.pair FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                     JOIN user_day_os p ON p.tenant = $1 AND p.day = k.day AND p.open_id = k.open_id",
+                     CROSS JOIN LATERAL (SELECT pair FROM user_day_os p WHERE p.tenant = $1 AND p.day = k.day \
+                     AND p.open_id = k.open_id) p",
                     &[&tenant, &d, &o],
                 )?;
                 for r in rows {
@@ -715,6 +717,10 @@ fn day_revision(r: &postgres::Row) -> DayRevision {
 /// event restated the day (if one did).
 type DayState = (DayCounters, bool, Option<i64>);
 
+// Key lookups go through `unnest(…) CROSS JOIN LATERAL (… WHERE key = k.key)`: one index probe per
+// key whatever the planner's statistics say (a plain join of a fresh table's stale statistics was
+// planned as a hash join over the tenant's whole `user_day`, which made ingestion quadratic).
+
 /// One batch, in the caller's transaction: the events' ids, the day bounds, the user rows, the
 /// department sums and the days' totals and revisions.
 fn append(
@@ -810,7 +816,8 @@ fn append(
     for r in tx.query(
         &format!(
             "SELECT u.day, u.open_id, {} FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
-             JOIN user_day u ON u.tenant = $1 AND u.day = k.day AND u.open_id = k.open_id",
+             CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+             AND u.open_id = k.open_id) u",
             DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
         ),
         &[&tenant, &key_days, &key_ids],
