@@ -47,9 +47,18 @@ CREATE TABLE user_day (
     PRIMARY KEY (tenant, day, open_id)
 );
 
--- For last_active_time: a user's latest active day at or before a date (no in-memory index is
--- the source of truth when many servers write).
-CREATE INDEX user_day_by_user ON user_day (tenant, open_id, day);
+-- For last_active_time, each user's active days (no in-memory index is the source of truth when
+-- many servers write): one row per user and block of 64 days, bit i set when day 64 * block + i
+-- has a row in user_day. A second index of user_day by user cost a random B-tree insert per new
+-- user-day into an index larger than the cache (and a full-page image in the WAL for most of them
+-- after every checkpoint); these rows are few and stay in the cache.
+CREATE TABLE user_active (
+    tenant  text NOT NULL,
+    open_id text NOT NULL,
+    block   integer NOT NULL,
+    bits    bigint NOT NULL,
+    PRIMARY KEY (tenant, open_id, block)
+);
 
 -- The distinct 'os,client' pairs of a user's day, quoted as rendered.
 CREATE TABLE user_day_os (

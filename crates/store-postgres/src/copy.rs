@@ -261,6 +261,13 @@ pub fn copy_from_sqlite(dir: &Path, url: &str, progress: &dyn Fn(u64, u64)) -> R
                 ),
                 &[],
             )?;
+            // Each user's active days, from the rows.
+            tx.execute(
+                "INSERT INTO user_active (tenant, open_id, block, bits) \
+                 SELECT tenant, open_id, day / 64, bit_or(1::bigint << (day % 64)) FROM user_day \
+                 GROUP BY tenant, open_id, day / 64",
+                &[],
+            )?;
             let key: Option<Vec<u8>> = src
                 .query_row("SELECT value FROM meta WHERE key = 'page_token_key'", [], |r| r.get(0))
                 .map(Some)

@@ -54,8 +54,29 @@ const MIGRATION_LOCK: i64 = 0x6164_6d69_6e73_7461; // "adminsta"
 
 #[derive(Default)]
 struct Pool {
-    idle: Vec<Client>,
+    idle: Vec<(Client, Prepared)>,
     open: usize,
+}
+
+/// Statements prepared once per connection: planning one of the wide `unnest … LATERAL` reads
+/// costs more than running it for a page.
+#[derive(Default)]
+struct Prepared(HashMap<String, postgres::Statement>);
+
+impl Prepared {
+    /// The statement for `sql`, prepared on this connection the first time.
+    fn get(
+        &mut self,
+        client: &mut impl postgres::GenericClient,
+        sql: &str,
+    ) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.0.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = client.prepare(sql)?;
+        self.0.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
 }
 
 /// The PostgreSQL implementation of [`Store`].
@@ -139,6 +160,14 @@ impl PostgresStore {
     /// Runs `f` on a pooled connection, waiting for one when all [`MAX_CONNECTIONS`] are busy. A
     /// connection that failed is dropped; the next call makes a new one.
     fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with_conn(|client, _| f(client))
+    }
+
+    /// [`with_client`](Self::with_client), with the connection's prepared statements.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Client, &mut Prepared) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -155,42 +184,42 @@ impl PostgresStore {
                 pool = self.free.wait(pool).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let release = |client: Option<Client>| {
+        let release = |conn: Option<(Client, Prepared)>| {
             let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-            match client {
-                Some(c) if !c.is_closed() => pool.idle.push(c),
+            match conn {
+                Some(c) if !c.0.is_closed() => pool.idle.push(c),
                 _ => pool.open -= 1,
             }
             drop(pool);
             self.free.notify_one();
         };
-        let mut client = match idle.filter(|c| !c.is_closed()) {
+        let (mut client, mut prepared) = match idle.filter(|c| !c.0.is_closed()) {
             Some(c) => c,
             None => match self.open() {
-                Ok(c) => c,
+                Ok(c) => (c, Prepared::default()),
                 Err(e) => {
                     release(None);
                     return Err(e);
                 }
             },
         };
-        let out = f(&mut client);
+        let out = f(&mut client, &mut prepared);
         let keep = !matches!(out, Err(StoreError::Unavailable(_)));
-        release(keep.then_some(client));
+        release(keep.then_some((client, prepared)));
         out
     }
 
     /// Runs `f` in a transaction, again when a deadlock or a serialization failure aborted it.
     fn write<T>(
         &self,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Transaction<'_>, &mut Prepared) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        self.with_client(|client| {
+        self.with_conn(|client, prepared| {
             let mut attempt = 1;
             loop {
                 let run = (|| {
                     let mut tx = client.transaction()?;
-                    let out = f(&mut tx)?;
+                    let out = f(&mut tx, prepared)?;
                     tx.commit()?;
                     Ok(out)
                 })();
@@ -209,21 +238,52 @@ impl PostgresStore {
     /// Runs `f` in a read-only transaction over one snapshot.
     fn read<T>(
         &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Transaction<'_>, &mut Prepared) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        self.with_client(|client| {
+        self.with_conn(|client, prepared| {
             let run = (|| {
                 let mut tx = client
                     .build_transaction()
                     .isolation_level(IsolationLevel::RepeatableRead)
                     .read_only(true)
                     .start()?;
-                let out = f(&mut tx)?;
+                let out = f(&mut tx, prepared)?;
                 tx.commit()?;
                 Ok(out)
             })();
             run.map_err(|e: postgres::Error| pg_error(&e))
         })
+    }
+}
+
+/// A transaction whose statements are prepared once per connection ([`Prepared`]).
+struct Db<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    prepared: &'a mut Prepared,
+}
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+impl Db<'_, '_> {
+    fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let st = self.prepared.get(self.tx, sql)?;
+        self.tx.query(&st, params)
+    }
+    fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<postgres::Row, postgres::Error> {
+        let st = self.prepared.get(self.tx, sql)?;
+        self.tx.query_one(&st, params)
+    }
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let st = self.prepared.get(self.tx, sql)?;
+        self.tx.query_opt(&st, params)
+    }
+    fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, postgres::Error> {
+        let st = self.prepared.get(self.tx, sql)?;
+        self.tx.execute(&st, params)
     }
 }
 
@@ -260,6 +320,7 @@ fn pg_error(e: &postgres::Error) -> StoreError {
                 || *c == SqlState::ADMIN_SHUTDOWN
                 || *c == SqlState::CRASH_SHUTDOWN
                 || *c == SqlState::CANNOT_CONNECT_NOW
+                || *c == SqlState::TOO_MANY_CONNECTIONS
                 || *c == SqlState::READ_ONLY_SQL_TRANSACTION =>
         {
             StoreError::Unavailable(text)
@@ -353,7 +414,7 @@ impl Store for PostgresStore {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        self.write(|tx| append(tx, tenant, dept_basis, &events))
+        self.write(|tx, prepared| append(tx, prepared, tenant, dept_basis, &events))
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
@@ -363,8 +424,9 @@ impl Store for PostgresStore {
         }
         let days: Vec<i32> = keys.iter().map(|k| k.0.julian()).collect();
         let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
-        self.read(|tx| {
-            let rows = tx.query(
+        self.read(|tx, prepared| {
+            let mut db = Db { tx, prepared };
+            let rows = db.query(
                 &format!(
                     "SELECT k.i, {cols} FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
                      CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
@@ -388,7 +450,7 @@ impl Store for PostgresStore {
             if !with_pairs.is_empty() {
                 let d: Vec<i32> = with_pairs.iter().map(|&i| days[i]).collect();
                 let o: Vec<&str> = with_pairs.iter().map(|&i| ids[i]).collect();
-                let rows = tx.query(
+                let rows = db.query(
                     "SELECT k.i, p.pair FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
                      CROSS JOIN LATERAL (SELECT pair FROM user_day_os p WHERE p.tenant = $1 AND p.day = k.day \
                      AND p.open_id = k.open_id) p",
@@ -401,21 +463,43 @@ impl Store for PostgresStore {
                     }
                 }
             }
-            // Users without a row that day: the latest event of their latest earlier active day.
+            // Users without a row that day: the latest event of their latest earlier active day,
+            // found in their active-day bits (the block of the day and the one before it with
+            // any: blocks without a day have no row).
             let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
             if !idle.is_empty() {
-                let d: Vec<i32> = idle.iter().map(|&i| days[i]).collect();
                 let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
-                let rows = tx.query(
-                    "SELECT k.i, (SELECT u.max_ts FROM user_day u \
-                         WHERE u.tenant = $1 AND u.open_id = k.open_id AND u.day <= k.day \
-                         ORDER BY u.day DESC LIMIT 1) \
-                     FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i)",
-                    &[&tenant, &d, &o],
+                let upto: Vec<i32> = idle.iter().map(|&i| days[i].div_euclid(64)).collect();
+                let rows = db.query(
+                    "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
+                     CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
+                     AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
+                    &[&tenant, &o, &upto],
                 )?;
+                // For each idle key (by its place in `idle`), the latest active day at or before its day.
+                let mut latest: Vec<Option<i32>> = vec![None; idle.len()];
                 for r in rows {
-                    let i = idle[usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0)];
-                    out[i].last_active_ms = r.get(1);
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    let (block, bits): (i32, i64) = (r.get(1), r.get(2));
+                    let day = days[idle[n]];
+                    let found = (0..64).rev().map(|b| block * 64 + b).find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0);
+                    latest[n] = latest[n].max(found);
+                }
+                let found: Vec<(usize, i32)> =
+                    latest.iter().enumerate().filter_map(|(n, d)| d.map(|d| (idle[n], d))).collect();
+                if !found.is_empty() {
+                    let d: Vec<i32> = found.iter().map(|f| f.1).collect();
+                    let o: Vec<&str> = found.iter().map(|f| ids[f.0]).collect();
+                    let rows = db.query(
+                        "SELECT k.i, u.max_ts FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                         CROSS JOIN LATERAL (SELECT max_ts FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                         AND u.open_id = k.open_id) u",
+                        &[&tenant, &d, &o],
+                    )?;
+                    for r in rows {
+                        let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                        out[found[n].0].last_active_ms = Some(r.get(1));
+                    }
                 }
             }
             Ok(())
@@ -424,13 +508,13 @@ impl Store for PostgresStore {
     }
 
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
-        self.read(|tx| {
+        self.read(|tx, _| {
             Ok(tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0)))
         })
     }
 
     fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError> {
-        self.write(|tx| {
+        self.write(|tx, prepared| {
             tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
             tx.execute("DELETE FROM dept_day WHERE tenant = $1", &[&tenant])?;
             let mut sums: HashMap<DeptKey, DeptCounts> = HashMap::new();
@@ -448,7 +532,7 @@ impl Store for PostgresStore {
                     }
                 }
             }
-            write_dept_sums(tx, tenant, &sums)?;
+            write_dept_sums(&mut Db { tx: &mut *tx, prepared: &mut *prepared }, tenant, &sums)?;
             tx.execute(
                 "INSERT INTO dept_basis (tenant, basis) VALUES ($1, $2) \
                  ON CONFLICT (tenant) DO UPDATE SET basis = excluded.basis",
@@ -467,7 +551,7 @@ impl Store for PostgresStore {
         first: Day,
         last: Day,
     ) -> Result<Option<Vec<DeptDay>>, StoreError> {
-        self.read(|tx| {
+        self.read(|tx, _| {
             let kept: Option<i64> =
                 tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
             if kept != Some(basis) {
@@ -494,7 +578,7 @@ impl Store for PostgresStore {
     }
 
     fn save_token(&self, token: &StoredToken) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             tx.execute(
                 "INSERT INTO tokens (token, app_id, issued_at, expires_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (token) DO UPDATE SET app_id = excluded.app_id, issued_at = excluded.issued_at, \
@@ -506,7 +590,7 @@ impl Store for PostgresStore {
     }
 
     fn load_tokens(&self, now_ms: i64) -> Result<Vec<StoredToken>, StoreError> {
-        self.read(|tx| {
+        self.read(|tx, _| {
             let rows = tx.query(
                 "SELECT token, app_id, issued_at, expires_at FROM tokens WHERE expires_at > $1 ORDER BY issued_at",
                 &[&now_ms],
@@ -524,7 +608,7 @@ impl Store for PostgresStore {
     }
 
     fn page_token_key(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        let stored: Vec<u8> = self.write(|tx| {
+        let stored: Vec<u8> = self.write(|tx, _| {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('page_token_key', $1) ON CONFLICT (key) DO NOTHING",
                 &[&fresh.as_slice()],
@@ -553,7 +637,7 @@ impl Store for PostgresStore {
     }
 
     fn day_revisions(&self, tenant: &str, first: Day, last: Day) -> Result<Vec<DayRevision>, StoreError> {
-        self.read(|tx| {
+        self.read(|tx, _| {
             let rows = tx.query(
                 "SELECT day, revision, changed_at, change_seq FROM tenant_day \
                  WHERE tenant = $1 AND day BETWEEN $2 AND $3 AND revision > 0 ORDER BY day",
@@ -564,7 +648,7 @@ impl Store for PostgresStore {
     }
 
     fn day_changes(&self, tenant: &str, after_seq: i64) -> Result<(Vec<DayRevision>, i64), StoreError> {
-        self.read(|tx| {
+        self.read(|tx, _| {
             let latest: i64 = tx
                 .query_one(
                     "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1",
@@ -581,7 +665,7 @@ impl Store for PostgresStore {
     }
 
     fn size_bytes(&self) -> Result<u64, StoreError> {
-        self.read(|tx| {
+        self.read(|tx, _| {
             let n: i64 = tx.query_one("SELECT pg_database_size(current_database())", &[])?.get(0);
             Ok(u64::try_from(n).unwrap_or(0))
         })
@@ -629,15 +713,16 @@ impl Shared for PostgresStore {
     }
 
     fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError> {
-        self.with_client(|c| {
-            let n: i32 = c
-                .query_one(
+        self.with_conn(|c, prepared| {
+            let pg = |e: postgres::Error| pg_error(&e);
+            let st = prepared
+                .get(
+                    c,
                     "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
                      ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
-                    &[&tenant, &app, &api, &second],
                 )
-                .map_err(|e| pg_error(&e))?
-                .get(0);
+                .map_err(pg)?;
+            let n: i32 = c.query_one(&st, &[&tenant, &app, &api, &second]).map_err(pg)?.get(0);
             // The first request of each of this app's seconds clears its seconds older than a minute.
             if n == 1 {
                 c.execute(
@@ -725,14 +810,16 @@ type DayState = (DayCounters, bool, Option<i64>);
 /// department sums and the days' totals and revisions.
 fn append(
     tx: &mut Transaction<'_>,
+    prepared: &mut Prepared,
     tenant: &str,
     basis: i64,
     events: &[NewEvent],
 ) -> Result<AppendOutcome, postgres::Error> {
+    let mut db = Db { tx, prepared };
     // One writer per tenant at a time, on every server: what is read below stays true until commit.
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
+    db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-    let inserted: HashSet<String> = tx
+    let inserted: HashSet<String> = db
         .query(
             "INSERT INTO seen_events (tenant, event_id) SELECT $1, id FROM unnest($2::text[]) AS id \
              ON CONFLICT DO NOTHING RETURNING event_id",
@@ -751,7 +838,7 @@ fn append(
     };
     let mut day_totals: BTreeMap<i32, DayState> = BTreeMap::new();
     let mut prior: HashMap<i32, (i64, i64)> = HashMap::new();
-    for r in tx.query(
+    for r in db.query(
         &format!(
             "SELECT day, revision, changed_at, {} FROM tenant_day WHERE tenant = $1 AND day = ANY($2)",
             day_columns()
@@ -764,11 +851,11 @@ fn append(
     }
 
     let stored_basis: Option<i64> =
-        tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
+        db.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
     let sums_kept = stored_basis == Some(basis);
     if stored_basis.is_some() && !sums_kept {
         // Judged under another directory: the stored sums are stale; the next query rebuilds them.
-        tx.execute("DELETE FROM dept_basis WHERE tenant = $1", &[&tenant])?;
+        db.execute("DELETE FROM dept_basis WHERE tenant = $1", &[&tenant])?;
         tracing::info!(tenant, "department sums are stale (directory changed); dropped their basis");
     }
 
@@ -800,7 +887,7 @@ fn append(
     }
     if !refused_ids.is_empty() {
         // A refused event's id is not kept: a corrected event may use it.
-        tx.execute(
+        db.execute(
             "DELETE FROM seen_events WHERE tenant = $1 AND event_id = ANY($2)",
             &[&tenant, &refused_ids],
         )?;
@@ -813,7 +900,7 @@ fn append(
     let key_days: Vec<i32> = folded.keys().map(|k| k.0).collect();
     let key_ids: Vec<&str> = folded.keys().map(|k| k.1).collect();
     let mut old: HashMap<(i32, String), DayCounters> = HashMap::new();
-    for r in tx.query(
+    for r in db.query(
         &format!(
             "SELECT u.day, u.open_id, {} FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
              CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
@@ -831,7 +918,7 @@ fn append(
     {
         let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
         types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
-        let sink = tx.copy_in(&format!(
+        let sink = db.tx.copy_in(&format!(
             "COPY staged_user_day (tenant, day, open_id, {}) FROM STDIN BINARY",
             day_columns()
         ))?;
@@ -865,7 +952,7 @@ fn append(
         .map(|c| format!("{0} = excluded.{0}", c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    tx.execute(
+    db.execute(
         &format!(
             "INSERT INTO user_day (tenant, day, open_id, {cols}) SELECT tenant, day, open_id, {cols} FROM staged_user_day \
              ON CONFLICT (tenant, day, open_id) DO UPDATE SET {set}"
@@ -873,16 +960,34 @@ fn append(
         &[],
     )?;
     if !pairs.0.is_empty() {
-        tx.execute(
+        db.execute(
             "INSERT INTO user_day_os (tenant, day, open_id, pair) \
              SELECT $1, d, o, p FROM unnest($2::integer[], $3::text[], $4::text[]) AS k(d, o, p) ON CONFLICT DO NOTHING",
             &[&tenant, &pairs.0, &pairs.1, &pairs.2],
         )?;
     }
-    write_dept_sums(tx, tenant, &dept)?;
+    // The days that are new for their user, into the users' active-day bits.
+    let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for (day, open_id) in folded.keys() {
+        if !old.contains_key(&(*day, (*open_id).to_owned())) {
+            *active.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
+        }
+    }
+    if !active.is_empty() {
+        let o: Vec<&str> = active.keys().map(|k| k.0).collect();
+        let b: Vec<i32> = active.keys().map(|k| k.1).collect();
+        let bits: Vec<i64> = active.values().copied().collect();
+        db.execute(
+            "INSERT INTO user_active (tenant, open_id, block, bits) \
+             SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
+             ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits",
+            &[&tenant, &o, &b, &bits],
+        )?;
+    }
+    write_dept_sums(&mut db, tenant, &dept)?;
 
     // The days' totals, and a revision for each day a late event restated.
-    let mut seq: i64 = tx
+    let mut seq: i64 = db
         .query_one(
             "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1",
             &[&tenant],
@@ -894,7 +999,7 @@ fn append(
         let cols_of = columns_of(dirty.iter().map(|(_, v)| v.0.values()));
         if dirty.iter().any(|(_, v)| v.2.is_some()) {
             // Delivered at commit to every server listening (their long polls wake).
-            tx.execute("SELECT pg_notify($1, $2)", &[&RESTATED_CHANNEL, &tenant])?;
+            db.execute("SELECT pg_notify($1, $2)", &[&RESTATED_CHANNEL, &tenant])?;
         }
         let mut revision = Vec::with_capacity(dirty.len());
         let mut changed_at = Vec::with_capacity(dirty.len());
@@ -922,7 +1027,7 @@ fn append(
         params.push(&revision);
         params.push(&changed_at);
         params.push(&change_seq);
-        tx.execute(
+        db.execute(
             &format!(
                 "INSERT INTO tenant_day (tenant, day, {cols}, revision, changed_at, change_seq) \
                  SELECT $1, k.* FROM unnest($2::integer[], {arrays}) AS k \
@@ -939,7 +1044,7 @@ fn append(
 
 /// Folds department sums into `dept_day` (adding), in key order.
 fn write_dept_sums(
-    tx: &mut Transaction<'_>,
+    db: &mut Db<'_, '_>,
     tenant: &str,
     sums: &HashMap<DeptKey, DeptCounts>,
 ) -> Result<(), postgres::Error> {
@@ -962,7 +1067,7 @@ fn write_dept_sums(
         .map(|c| format!("{0} = dept_day.{0} + excluded.{0}", c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    tx.execute(
+    db.execute(
         &format!(
             "INSERT INTO dept_day (tenant, day, dept, subtree, version, {cols}) \
              SELECT $1, k.* FROM unnest($2::integer[], $3::text[], $4::boolean[], $5::smallint[], {arrays}) AS k \

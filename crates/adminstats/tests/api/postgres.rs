@@ -110,6 +110,8 @@ async fn a_database_that_goes_away_is_a_503_and_comes_back_by_itself() {
     for round in 0..30 {
         if round == 10 {
             proxy.cut();
+            // The proxy notices within 20 ms: no request after this gets through.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         if round == 20 {
             proxy.restore();
