@@ -597,12 +597,7 @@ impl Store for PostgresStore {
             )?;
             Ok(rows
                 .iter()
-                .map(|r| StoredToken {
-                    token: r.get(0),
-                    app_id: r.get(1),
-                    issued_at_ms: r.get(2),
-                    expires_at_ms: r.get(3),
-                })
+                .map(stored_token)
                 .collect())
         })
     }
@@ -685,12 +680,7 @@ impl Shared for PostgresStore {
                     &[&token],
                 )
                 .map_err(|e| pg_error(&e))?;
-            Ok(row.map(|r| StoredToken {
-                token: r.get(0),
-                app_id: r.get(1),
-                issued_at_ms: r.get(2),
-                expires_at_ms: r.get(3),
-            }))
+            Ok(row.as_ref().map(stored_token))
         })
     }
 
@@ -703,12 +693,7 @@ impl Shared for PostgresStore {
                     &[&app, &valid_at_ms],
                 )
                 .map_err(|e| pg_error(&e))?;
-            Ok(row.map(|r| StoredToken {
-                token: r.get(0),
-                app_id: r.get(1),
-                issued_at_ms: r.get(2),
-                expires_at_ms: r.get(3),
-            }))
+            Ok(row.as_ref().map(stored_token))
         })
     }
 
@@ -788,6 +773,11 @@ const RELOAD_CHANNEL: &str = "adminstats_reload";
 /// The channel on which an append announces, at commit, that it restated some of a tenant's days
 /// (the payload is the tenant).
 const RESTATED_CHANNEL: &str = "adminstats_restated";
+
+/// A [`StoredToken`] from `token, app_id, issued_at, expires_at`.
+fn stored_token(r: &postgres::Row) -> StoredToken {
+    StoredToken { token: r.get(0), app_id: r.get(1), issued_at_ms: r.get(2), expires_at_ms: r.get(3) }
+}
 
 fn day_revision(r: &postgres::Row) -> DayRevision {
     DayRevision {

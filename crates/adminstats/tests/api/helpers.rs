@@ -362,19 +362,9 @@ impl Deref for Process {
 }
 
 impl Process {
-    /// The binary serving `dir`, plus `args`.
+    /// The binary serving `dir`, plus `args` (over a database of its own in [`pg_mode`]).
     pub fn spawn_with(dir: &Value, args: &[&str]) -> Process {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("directory.json"), dir.to_string()).unwrap();
-        let placeholder = Command::new("true").spawn().unwrap();
-        let mut p = Process {
-            api: Api { base: String::new(), http: reqwest::Client::new() },
-            tmp,
-            child: placeholder,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            wrapper: Vec::new(),
-            pg: None,
-        };
+        let mut p = Process::unstarted(dir, args);
         if pg_mode() && !args.contains(&"--store") {
             let db = PgDatabase::create().expect("pg_mode");
             p.args.extend(["--store".to_owned(), db.url.clone()]);
@@ -387,19 +377,23 @@ impl Process {
     /// The binary serving `dir` over its own data directory (the embedded store), whatever the
     /// test mode.
     pub fn spawn_sqlite(dir: &Value, args: &[&str]) -> Process {
+        let mut p = Process::unstarted(dir, args);
+        p.start();
+        p
+    }
+
+    fn unstarted(dir: &Value, args: &[&str]) -> Process {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("directory.json"), dir.to_string()).unwrap();
         let placeholder = Command::new("true").spawn().unwrap();
-        let mut p = Process {
+        Process {
             api: Api { base: String::new(), http: reqwest::Client::new() },
             tmp,
             child: placeholder,
             args: args.iter().map(|s| s.to_string()).collect(),
             wrapper: Vec::new(),
             pg: None,
-        };
-        p.start();
-        p
+        }
     }
 
     /// Like [`Process::spawn_with`], the binary run under `wrapper` (a command and its arguments).
