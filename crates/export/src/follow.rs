@@ -30,6 +30,8 @@ pub struct Follow {
     options: Options,
     dir: PathBuf,
     book: Book,
+    /// The secret [`Plan::new`] resolved (flag or environment).
+    secret: String,
     /// The first date to export when the state has none (`--start-date`).
     start: Option<Date>,
 }
@@ -71,7 +73,7 @@ impl Follow {
                 "--follow: the first run needs --start-date (the state file has no previous run)".into(),
             ));
         }
-        Ok(Follow { options, dir, book: plan.book, start })
+        Ok(Follow { options, dir, book: plan.book, secret: plan.app_secret, start })
     }
 
     /// Exports until `shutdown` resolves (or a failure that retrying cannot cure).
@@ -81,7 +83,7 @@ impl Follow {
     /// export fails; see [`ExportError`].
     pub async fn run(mut self, shutdown: impl Future<Output = &'static str>) -> Result<Outcome, ExportError> {
         let mut shutdown = std::pin::pin!(shutdown);
-        let client = Client::builder(&self.options.app_id, self.secret())
+        let client = Client::builder(&self.options.app_id, &self.secret)
             .base_url(&self.options.base_url)
             .retry(RetryPolicy { max_attempts: self.options.max_attempts, ..RetryPolicy::default() })
             .build()
@@ -129,15 +131,6 @@ impl Follow {
             }
             cursor = page.cursor;
         }
-    }
-
-    /// The secret, from the flag or the environment (checked by [`Plan::new`]).
-    fn secret(&self) -> String {
-        self.options
-            .app_secret
-            .clone()
-            .or_else(|| std::env::var(crate::plan::SECRET_ENV).ok())
-            .unwrap_or_default()
     }
 
     /// Whether `day` at `revision` is still to export: a day after the last one exported, or one

@@ -115,7 +115,7 @@ impl Server {
                     match notice {
                         Notice::Restated(tenant) => state.day_changes.notify(tenant),
                         Notice::Missed => {
-                            state.day_changes.notify("*");
+                            state.day_changes.notify_all();
                             reload_announced(&state);
                         }
                         Notice::DirectoryReloaded => reload_announced(&state),

@@ -294,14 +294,19 @@ impl DayChangeSignals {
         }
     }
 
-    /// Wakes the long polls of `tenant` (of every tenant for `"*"`).
+    /// Wakes the long polls of `tenant`.
     pub fn notify(&self, tenant: &str) {
-        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let wake = |tx: &tokio::sync::watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
-        if tenant == "*" {
-            all.values().for_each(wake);
-        } else if let Some(tx) = all.get(tenant) {
+        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(tenant) {
             wake(tx);
         }
     }
+
+    /// Wakes every long poll (restatements may have been missed).
+    pub fn notify_all(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).values().for_each(wake);
+    }
+}
+
+fn wake(tx: &tokio::sync::watch::Sender<u64>) {
+    tx.send_modify(|n| *n = n.wrapping_add(1));
 }

@@ -74,77 +74,79 @@ pub struct CopyReport {
     pub tokens: u64,
 }
 
-/// The tables copied, in order, and how each is read from SQLite (tenant ids become keys).
-fn sources() -> Vec<(&'static str, String, String)> {
-    let day = day_columns();
-    let dept = dept_columns();
+/// One table copied: its name, its columns and their PostgreSQL types, and how its rows are
+/// read from SQLite (tenant ids become keys).
+struct Source {
+    table: &'static str,
+    columns: String,
+    types: Vec<Type>,
+    select: String,
+}
+
+/// The tables copied, in order.
+fn sources() -> Vec<Source> {
+    let (day, dept) = (day_columns(), dept_columns());
+    let ints = |n: usize| std::iter::repeat_n(Type::INT8, n);
+    let with = |key: &[Type], n: usize| key.iter().cloned().chain(ints(n)).collect::<Vec<_>>();
+    let days = prefixed("d", DayCounters::COUNTERS.iter().map(|c| c.name));
+    let source = |table, columns: String, types, select: String| Source { table, columns, types, select };
     vec![
-        (
+        source(
             "seen_events",
             "tenant, event_id".into(),
+            vec![Type::TEXT, Type::TEXT],
             "SELECT t.tenant_key, s.event_id FROM seen_events s JOIN tenants t ON t.id = s.tenant".into(),
         ),
-        (
+        source(
             "user_day",
             format!("tenant, day, open_id, {day}"),
+            with(&[Type::TEXT, Type::INT4, Type::TEXT], DayCounters::LEN),
             format!(
                 "SELECT t.tenant_key, u.day, u.open_id, {} FROM user_day u JOIN tenants t ON t.id = u.tenant",
                 prefixed("u", DayCounters::COUNTERS.iter().map(|c| c.name))
             ),
         ),
-        (
+        source(
             "user_day_os",
             "tenant, day, open_id, pair".into(),
+            vec![Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
             "SELECT t.tenant_key, o.day, o.open_id, o.pair FROM user_day_os o JOIN tenants t ON t.id = o.tenant".into(),
         ),
-        (
+        source(
             "tenant_day",
             format!("tenant, day, {day}, revision, changed_at, change_seq"),
+            with(&[Type::TEXT, Type::INT4], DayCounters::LEN + 3),
             format!(
-                "SELECT t.tenant_key, d.day, {}, d.revision, d.changed_at, d.change_seq \
-                 FROM tenant_day d JOIN tenants t ON t.id = d.tenant",
-                prefixed("d", DayCounters::COUNTERS.iter().map(|c| c.name))
+                "SELECT t.tenant_key, d.day, {days}, d.revision, d.changed_at, d.change_seq \
+                 FROM tenant_day d JOIN tenants t ON t.id = d.tenant"
             ),
         ),
-        (
+        source(
             "dept_day",
             format!("tenant, day, dept, subtree, version, {dept}"),
+            with(&[Type::TEXT, Type::INT4, Type::TEXT, Type::BOOL, Type::INT2], DeptCounts::LEN),
             format!(
                 "SELECT t.tenant_key, d.day, d.dept, d.subtree, d.version, {} FROM dept_day d JOIN tenants t ON t.id = d.tenant",
                 prefixed("d", DeptCounts::COUNTERS.iter().map(|c| c.name))
             ),
         ),
-        (
+        source(
             "dept_basis",
             "tenant, basis".into(),
+            vec![Type::TEXT, Type::INT8],
             "SELECT t.tenant_key, b.basis FROM dept_basis b JOIN tenants t ON t.id = b.tenant".into(),
         ),
-        ("tokens", "token, app_id, issued_at, expires_at".into(), "SELECT token, app_id, issued_at, expires_at FROM tokens".into()),
+        source(
+            "tokens",
+            "token, app_id, issued_at, expires_at".into(),
+            vec![Type::TEXT, Type::TEXT, Type::INT8, Type::INT8],
+            "SELECT token, app_id, issued_at, expires_at FROM tokens".into(),
+        ),
     ]
 }
 
 fn prefixed<'a>(alias: &str, names: impl Iterator<Item = &'a str>) -> String {
     names.map(|n| format!("{alias}.{n}")).collect::<Vec<_>>().join(", ")
-}
-
-/// The PostgreSQL types of a copied table's columns, in order.
-fn types_of(table: &str) -> Vec<Type> {
-    let counters = |n: usize| std::iter::repeat_n(Type::INT8, n);
-    match table {
-        "seen_events" => vec![Type::TEXT, Type::TEXT],
-        "user_day" => {
-            [Type::TEXT, Type::INT4, Type::TEXT].into_iter().chain(counters(DayCounters::LEN)).collect()
-        }
-        "user_day_os" => vec![Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
-        "tenant_day" => [Type::TEXT, Type::INT4].into_iter().chain(counters(DayCounters::LEN + 3)).collect(),
-        "dept_day" => [Type::TEXT, Type::INT4, Type::TEXT, Type::BOOL, Type::INT2]
-            .into_iter()
-            .chain(counters(DeptCounts::LEN))
-            .collect(),
-        "dept_basis" => vec![Type::TEXT, Type::INT8],
-        "tokens" => vec![Type::TEXT, Type::TEXT, Type::INT8, Type::INT8],
-        other => unreachable!("not a copied table: {other}"),
-    }
 }
 
 /// One SQLite value as the PostgreSQL column's type wants it.
@@ -205,7 +207,7 @@ pub fn copy_from_sqlite(dir: &Path, url: &str, progress: &dyn Fn(u64, u64)) -> R
             }
             let total: u64 = sources()
                 .iter()
-                .map(|(table, _, _)| {
+                .map(|Source { table, .. }| {
                     src.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
                         .map(|n| n as u64)
                 })
@@ -213,8 +215,7 @@ pub fn copy_from_sqlite(dir: &Path, url: &str, progress: &dyn Fn(u64, u64)) -> R
             let mut done = 0u64;
             progress(0, total);
             let mut report = CopyReport::default();
-            for (table, columns, select) in sources() {
-                let types = types_of(table);
+            for Source { table, columns, types, select } in sources() {
                 let sink = tx.copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))?;
                 let mut writer = BinaryCopyInWriter::new(sink, &types);
                 let mut st = src.prepare(&select)?;
