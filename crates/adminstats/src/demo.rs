@@ -44,6 +44,13 @@ pub struct DemoArgs {
     /// Freeze the service's calendar at this instant (RFC 3339); the activity ends the day before.
     #[arg(long, value_name = "RFC3339", value_parser = adminstats_core::calendar::parse_rfc3339_ms)]
     pub now: Option<i64>,
+    /// The operator token (console operator sign-in, /admin-api/); a random one is made and printed
+    /// when not given.
+    #[arg(long, env = "ADMINSTATS_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Do not serve the web console.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 /// A usage problem: one line, exit code 2.
@@ -94,6 +101,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.listen = args.listen;
     config.now_ms = args.now;
     config.store_url = args.store.clone();
+    let admin_token = args.admin_token.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| {
+        let mut raw = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut raw);
+        format!("op-{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    });
+    config.admin_token = Some(admin_token.clone());
+    config.console = !args.no_console;
     let signals = Signals::install()?;
     let server = Server::bind(config).await?;
     let addr = server.local_addr();
@@ -117,7 +131,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             Some(url) => adminstats_store_postgres::redacted(url),
             None => data.join("store").display().to_string(),
         };
-        write!(out, "{}", guide(&base, &demo, &directory, &store, now_ms))?;
+        let console = (!args.no_console).then_some(admin_token.as_str());
+        write!(out, "{}", guide(&base, &demo, &directory, &store, now_ms, console))?;
         out.flush()?;
     }
     serving.await?;
@@ -186,7 +201,14 @@ async fn ingest_all(base: &str, demo: Arc<Demo>) -> anyhow::Result<IngestReply> 
 }
 
 /// What a person needs next: credentials, a published range, and ready-to-paste commands.
-fn guide(base: &str, demo: &Demo, directory: &Path, store: &str, now_ms: i64) -> String {
+fn guide(
+    base: &str,
+    demo: &Demo,
+    directory: &Path,
+    store: &str,
+    now_ms: i64,
+    console: Option<&str>,
+) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let main = &demo.tenants[0];
@@ -207,6 +229,16 @@ fn guide(base: &str, demo: &Demo, directory: &Path, store: &str, now_ms: i64) ->
         }
     }
     let app = &main.apps[0];
+    if let Some(operator) = console {
+        let _ = writeln!(
+            s,
+            "\nweb console: {base}/console/\n  \
+             sign in with an app above (app_id {id} and its app_secret: the whole tenant {tenant}),\n  \
+             or as the operator with the token {operator} (every tenant, and the operator pages)",
+            id = app.app_id,
+            tenant = main.tenant_key,
+        );
+    }
     let _ = writeln!(
         s,
         "\n# 1. a tenant access token (as in Lark's docs)\n\

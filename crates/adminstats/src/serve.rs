@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Seconds a response stream may wait for its client to take anything before it is closed.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_timeout: u64,
+    /// Do not serve the web console (then /console/ answers 404).
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -106,6 +109,7 @@ impl ServeArgs {
             body_timeout: std::time::Duration::from_secs(self.body_timeout),
             write_timeout: std::time::Duration::from_secs(self.write_timeout),
             store_url: self.store.clone(),
+            console: !self.no_console,
             ..Config::new(self.directory.clone(), self.data.clone().unwrap_or_default())
         }
     }

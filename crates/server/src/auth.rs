@@ -169,8 +169,17 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, NoBearer> {
 pub struct Caller {
     pub directory: Arc<Directory>,
     tenant: usize,
-    app: usize,
+    app: AppSlot,
 }
+
+/// Who calls: an app of the directory, or the operator reading a tenant through the console.
+enum AppSlot {
+    Index(usize),
+    Operator(Arc<App>),
+}
+
+/// The `app_id` the operator's console queries carry (in page-token fingerprints and logs).
+pub const OPERATOR_APP_ID: &str = "operator";
 
 impl Caller {
     /// The caller's tenant.
@@ -179,7 +188,36 @@ impl Caller {
     }
     /// The calling app.
     pub fn app(&self) -> &App {
-        &self.directory.tenants[self.tenant].apps[self.app]
+        match &self.app {
+            AppSlot::Index(i) => &self.directory.tenants[self.tenant].apps[*i],
+            AppSlot::Operator(app) => app,
+        }
+    }
+    /// Whether the operator calls (through the console).
+    pub fn is_operator(&self) -> bool {
+        matches!(self.app, AppSlot::Operator(_))
+    }
+
+    /// The app `app_id` of `directory`, as a caller (the console's signed-in app).
+    pub fn of_app(directory: Arc<Directory>, app_id: &str) -> Option<Caller> {
+        let (tenant, app) = directory.app_index(app_id)?;
+        Some(Caller { directory, tenant, app: AppSlot::Index(app) })
+    }
+
+    /// The operator reading tenant `tenant_key`: as a custom app granted every scope over the whole
+    /// tenant, so that every query and check is the API's own.
+    pub fn operator(directory: Arc<Directory>, tenant_key: &str) -> Option<Caller> {
+        let tenant = directory.tenants.iter().position(|t| t.key == tenant_key)?;
+        let users = directory.tenants[tenant].users.len() as u32;
+        let app = App {
+            app_id: OPERATOR_APP_ID.to_owned(),
+            app_secret: String::new(),
+            app_type: adminstats_core::directory::AppType::Custom,
+            scopes: adminstats_wire::vocab::SCOPES.iter().map(|&s| s.to_owned()).collect(),
+            data_scope: vec![None],
+            scope_users: (0..users).collect(),
+        };
+        Some(Caller { directory, tenant, app: AppSlot::Operator(Arc::new(app)) })
     }
 }
 
@@ -199,7 +237,7 @@ pub async fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Resul
     let span = tracing::Span::current();
     span.record("tenant", directory.tenants[tenant].key.as_str());
     span.record("app", app_id.as_str());
-    Ok(Caller { directory, tenant, app })
+    Ok(Caller { directory, tenant, app: AppSlot::Index(app) })
 }
 
 /// A token this server does not know, looked up in a store shared with other servers (which may

@@ -45,6 +45,8 @@ pub struct Config {
     pub peers: Vec<(Geo, String)>,
     /// The operator's bearer token for `/admin-api/`; without it those routes answer 404.
     pub admin_token: Option<String>,
+    /// Serve the web console at `/console/` (`--no-console` turns it off).
+    pub console: bool,
     /// `admin_user_stats` requests per second per app.
     pub user_stats_rate_limit: u32,
     /// `admin_dept_stats` requests per second per app.
@@ -75,6 +77,7 @@ impl Config {
             geo: Geo::Cn,
             peers: Vec::new(),
             admin_token: None,
+            console: true,
             user_stats_rate_limit: 20,
             dept_stats_rate_limit: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

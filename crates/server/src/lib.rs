@@ -10,6 +10,8 @@
 //! - [`metrics`]: `/metrics`, the server's own numbers in the Prometheus text format;
 //! - [`openapi`]: `/openapi.json`, the OpenAPI 3.1 document, its item schemas from the field declarations;
 //! - [`forward`]: cross-geo queries sent on to the peer of their geo;
+//! - [`ingest_log`]: the last hour of ingestion per tenant, for the console's operator page;
+//! - [`console`]: the web console at `/console/`: sign-in, pages from the query engine, CSV, assets;
 //! - [`query`]: the query engine: every statistics query from parameters to rows;
 //! - [`routes`]: one module per endpoint, thin: gateway, parse, ask the engine, render;
 //! - [`serve`]: binding, the HTTP/1 loop and graceful shutdown.
@@ -19,8 +21,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod forward;
+pub mod ingest_log;
 pub mod logid;
 pub mod metrics;
 pub mod openapi;

@@ -42,6 +42,10 @@ pub struct Inner {
     pub day_changes: Arc<DayChangeSignals>,
     /// What `/metrics` serves.
     pub metrics: crate::metrics::Metrics,
+    /// The last hour of ingestion per tenant (the console's operator page).
+    pub ingest_log: crate::ingest_log::IngestLog,
+    /// The console's sign-in throttle and period-scan cache.
+    pub console: crate::console::ConsoleState,
 }
 
 impl Deref for AppState {
@@ -78,6 +82,8 @@ impl AppState {
             exports: Default::default(),
             day_changes: Default::default(),
             metrics: Default::default(),
+            ingest_log: Default::default(),
+            console: Default::default(),
         }))
     }
 

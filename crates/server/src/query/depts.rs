@@ -155,13 +155,51 @@ impl DeptQuery {
         state: &AppState,
         directory: &Arc<Directory>,
     ) -> Result<(Vec<DeptStatItem>, Option<String>), ApiError> {
-        let tenant = self.caller.tenant();
         let from = self.after.map_or(self.first, |c| c.day.max(self.first));
         // Every day has at least one item, and the cursor's day may have none left: page_size + 1
         // items lie within page_size + 2 days.
         let to = self.last.min(from.plus(self.page_size as i32 + 1));
+        let mut items = self.items(state, directory, from, to, self.page_size + 1)?;
+        let has_more = items.len() > self.page_size;
+        items.truncate(self.page_size);
+        let token = match items.last() {
+            Some((at, _)) if has_more => Some(at.sign(&state.page_key, &self.fingerprint)),
+            _ => None,
+        };
+        Ok((items.into_iter().map(|(_, i)| i).collect(), token))
+    }
+
+    /// Every item of `[first, last]` (the last clamped to the last published day) in one answer,
+    /// past the API's 91-day and page-size limits: the console's periods of up to 180 days and the
+    /// one before them. The query's checks (scope, department, data scope) are the API's, already
+    /// passed by [`DeptQuery::parse`].
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn series(
+        &self,
+        state: &AppState,
+        directory: &Arc<Directory>,
+        first: Day,
+        last: Day,
+    ) -> Result<Vec<DeptStatItem>, ApiError> {
+        let published = Day::last_published(state.calendar.now_ms(), self.caller.tenant().geo);
+        let items = self.items(state, directory, first, last.min(published), usize::MAX)?;
+        Ok(items.into_iter().map(|(_, i)| i).collect())
+    }
+
+    /// Up to `limit` items of `[from, to]` after the cursor, each with its position.
+    fn items(
+        &self,
+        state: &AppState,
+        directory: &Arc<Directory>,
+        from: Day,
+        to: Day,
+        limit: usize,
+    ) -> Result<Vec<(DeptCursor, DeptStatItem)>, ApiError> {
+        let tenant = self.caller.tenant();
         if from > to {
-            return Ok((Vec::new(), None));
+            return Ok(Vec::new());
         }
         let key = tenant.dept_key(self.department);
         let stored = match state.store.dept_days(
@@ -183,9 +221,9 @@ impl DeptQuery {
         };
         let dir = self.directory_counts(state, directory, from, to);
         let mut stored = stored.into_iter().peekable();
-        let mut items: Vec<(DeptCursor, DeptStatItem)> = Vec::with_capacity(self.page_size + 1);
+        let mut items: Vec<(DeptCursor, DeptStatItem)> = Vec::new();
         let mut day = from;
-        while day <= to && items.len() <= self.page_size {
+        while day <= to && items.len() < limit {
             let mut all = dir[day.minus(from) as usize];
             let mut versions: Vec<DeptDay> = Vec::new();
             while let Some(s) = stored.next_if(|s| s.day == day) {
@@ -213,13 +251,7 @@ impl DeptQuery {
             }
             day = day.plus(1);
         }
-        let has_more = items.len() > self.page_size;
-        items.truncate(self.page_size);
-        let token = match items.last() {
-            Some((at, _)) if has_more => Some(at.sign(&state.page_key, &self.fingerprint)),
-            _ => None,
-        };
-        Ok((items.into_iter().map(|(_, i)| i).collect(), token))
+        Ok(items)
     }
 }
 

@@ -149,6 +149,38 @@ impl UserQuery {
         }))
     }
 
+    /// The users this query lists, ascending by `open_id` (index into the tenant's users).
+    pub fn users(&self) -> &[u32] {
+        self.candidates()
+    }
+
+    /// Every row of `users` (a subset of [`users`](Self::users)) over the query's days, user by
+    /// user, in [`STREAM_BATCH`]-row reads: the console's pages of users.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn rows_of(&self, state: &AppState, users: &[u32]) -> Result<Vec<(u32, UserStatItem)>, ApiError> {
+        let tenant = self.caller.tenant();
+        let cands = self.candidates();
+        let Some(history) = tenant.history_start() else { return Ok(Vec::new()) };
+        let mut keys = Vec::new();
+        for &u in users.iter().filter(|u| cands.binary_search(u).is_ok()) {
+            let mut day = self.first.max(history);
+            while day <= self.last {
+                if tenant.users[u as usize].has_row_on(day) {
+                    keys.push((day, u));
+                }
+                day = day.plus(1);
+            }
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(STREAM_BATCH) {
+            let items = self.items(state, chunk)?;
+            out.extend(chunk.iter().map(|&(_, u)| u).zip(items));
+        }
+        Ok(out)
+    }
+
     /// The candidate users, ascending by `open_id`.
     fn candidates(&self) -> &[u32] {
         self.only.as_deref().unwrap_or(&self.caller.app().scope_users)

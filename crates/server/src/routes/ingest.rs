@@ -101,12 +101,19 @@ struct Refusals {
     listed: Vec<RejectedLine>,
     total: u64,
     by_reason: BTreeMap<String, u64>,
+    /// The first refused line of each reason: (code, line, message), for the operator's console.
+    examples: Vec<(String, String, String)>,
 }
 
 impl Refusals {
-    fn push(&mut self, line: u64, reason: &Rejection) {
+    fn push(&mut self, line: u64, text: &str, reason: &Rejection) {
         self.total += 1;
-        *self.by_reason.entry(reason.code().to_owned()).or_default() += 1;
+        let n = self.by_reason.entry(reason.code().to_owned()).or_default();
+        *n += 1;
+        if *n == 1 {
+            let text = &text[..text.floor_char_boundary(crate::ingest_log::EXAMPLE_BYTES + 4)];
+            self.examples.push((reason.code().to_owned(), text.to_owned(), reason.to_string()));
+        }
         if self.listed.len() < INGEST_REJECTED_LISTED {
             self.listed.push(RejectedLine { line, reason: reason.to_string() });
         }
@@ -118,6 +125,11 @@ impl Refusals {
         self.total += other.total;
         for (code, n) in other.by_reason {
             *self.by_reason.entry(code).or_default() += n;
+        }
+        for example in other.examples {
+            if !self.examples.iter().any(|e| e.0 == example.0) {
+                self.examples.push(example);
+            }
         }
         if !other.listed.is_empty() {
             self.listed.extend(other.listed);
@@ -145,7 +157,7 @@ fn ingest_text(
     let mut reply = IngestReply::default();
     // Refusals by the store (a day past its limit) come back per chunk; merged in at the end.
     let mut by_store = Refusals::default();
-    let mut append = |events: &mut Vec<NewEvent>, lines: &mut Vec<u64>, reply: &mut IngestReply| {
+    let mut append = |events: &mut Vec<NewEvent>, lines: &mut Vec<(u64, &str)>, reply: &mut IngestReply| {
         if events.is_empty() {
             return Ok::<_, ApiError>(());
         }
@@ -160,7 +172,8 @@ fn ingest_text(
         reply.accepted += outcome.accepted;
         reply.duplicates += outcome.duplicates;
         for (i, why) in &outcome.refused {
-            by_store.push(lines[*i], why);
+            let (n, text) = lines[*i];
+            by_store.push(n, text, why);
         }
         lines.clear();
         Ok(())
@@ -172,7 +185,7 @@ fn ingest_text(
         }
         let n = i as u64 + 1;
         if line.len() > MAX_LINE_BYTES {
-            refused.push(n, &Rejection::LineTooLong { max_bytes: MAX_LINE_BYTES });
+            refused.push(n, line, &Rejection::LineTooLong { max_bytes: MAX_LINE_BYTES });
             continue;
         }
         match parse_line(line, tenant, now) {
@@ -186,13 +199,13 @@ fn ingest_text(
                     day: e.day,
                     event_id: e.event_id,
                 });
-                lines.push(n);
+                lines.push((n, line));
                 if events.len() == APPEND_CHUNK {
                     append(&mut events, &mut lines, &mut reply)?;
                 }
             }
             // The wire carries the reason's text; its `code()` is for counting.
-            Err(reason) => refused.push(n, &reason),
+            Err(reason) => refused.push(n, line, &reason),
         }
     }
     append(&mut events, &mut lines, &mut reply)?;
@@ -201,5 +214,15 @@ fn ingest_text(
     reply.rejected_total = refused.total;
     reply.rejected_by_reason = refused.by_reason;
     state.metrics.events(tenant_key, reply.accepted, reply.duplicates, &reply.rejected_by_reason);
+    state.ingest_log.record(
+        tenant_key,
+        state.wall.now_ms(),
+        &crate::ingest_log::Outcome {
+            accepted: reply.accepted,
+            duplicates: reply.duplicates,
+            by_reason: &reply.rejected_by_reason,
+            examples: &refused.examples,
+        },
+    );
     Ok(reply)
 }

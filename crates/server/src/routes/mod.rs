@@ -23,7 +23,9 @@ pub mod user_stats;
 
 /// The whole HTTP surface of the service.
 pub fn router(state: AppState) -> Router {
+    let console = if state.config.console { crate::console::router() } else { Router::new() };
     Router::new()
+        .merge(console)
         .route(TOKEN_PATH, post(token::issue))
         .route(USER_STATS_PATH, get(user_stats::list))
         .route(USER_STATS_EXPORT_PATH, get(export::stream))
