@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod console;
 mod dept_sums;
 mod geo;
 mod hardening;

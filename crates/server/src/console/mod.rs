@@ -43,6 +43,7 @@ use views::{Ctx, Period, View};
 #[derive(Debug, Default)]
 pub struct ConsoleState {
     pub throttle: session::Throttle,
+    pub signed_out: session::SignedOut,
 }
 
 /// Every console response's security headers: only this origin, no framing, no sniffing, no
@@ -266,8 +267,7 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         Err(e) => {
             state.console.throttle.failed(&key, now);
             tracing::info!(operator, "console sign-in refused");
-            let (status, _) = e.status_and_code();
-            render_sign_in(&state, &headers, status, Some(e.to_string()), &app_id)
+            render_sign_in(&state, &headers, StatusCode::UNAUTHORIZED, Some(e.to_string()), &app_id)
         }
     }
 }
@@ -302,6 +302,9 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Body)
     let f = form(&state, body).await.unwrap_or_default();
     if !csrf_passes(&state, &headers, f.get("csrf")) {
         return csrf_refused(lang);
+    }
+    if let Some(value) = session::cookie(&headers, session::SESSION_COOKIE) {
+        session::close(&state, value);
     }
     let mut resp = redirect("/console/sign-in");
     if let Ok(v) = HeaderValue::from_str(&session::set_cookie(session::SESSION_COOKIE, "", Some(0))) {
@@ -438,6 +441,7 @@ async fn serve_page(
         Err(e) if csv => return secured(e.into_response()),
         Err(e) => {
             let (status, code) = e.status_and_code();
+            let status = page_status(&e, status);
             let shell = Shell::minimal(&state, &session, lang, &name);
             return render_page(&state, status, &shell, &View::default(), Some(format!("{e} (code {code})")));
         }
@@ -465,6 +469,18 @@ async fn serve_page(
         };
     }
     render_page(&state, StatusCode::OK, &shell, &view, None)
+}
+
+/// The HTTP status of a page that could not be built: the API's, except where Lark's own is not
+/// what a browser should see (a bad parameter is 500 in Lark's API; a page says 400).
+fn page_status(e: &ApiError, api: StatusCode) -> StatusCode {
+    match e {
+        ApiError::Param(_) => StatusCode::BAD_REQUEST,
+        ApiError::NoPermission(_) | ApiError::DeptNoPermission(_) | ApiError::ScopeRequired(_) => {
+            StatusCode::FORBIDDEN
+        }
+        _ => api,
+    }
 }
 
 /// What every page's frame shows: who, which tenant, which days, the navigation.
@@ -602,7 +618,10 @@ fn build(
         "clients" => views::clients(&ctx)?,
         "operator" => {
             if session.who != Who::Operator {
-                return Err(ApiError::AdminUnauthorized);
+                return Err(ApiError::NoPermission(
+                    "the operator pages are for the operator: sign in with the server's operator token"
+                        .into(),
+                ));
             }
             let mut v = views::operator(state, lang, tenant)?;
             v.tables.insert(0, views::tenant_list(state, lang));
@@ -613,6 +632,11 @@ fn build(
     let q = if shell.query.is_empty() { String::new() } else { format!("{}&", shell.query) };
     let base = shell.here.rsplit('/').next().unwrap_or("").to_owned();
     let base = if open_id.is_some() { format!("users/{base}") } else { base };
+    // The first chart across the page, the rest two by two (a last odd one across as well).
+    let n = view.charts.len();
+    for (i, c) in view.charts.iter_mut().enumerate() {
+        c.wide = i == 0 || matches!(c.kind, table::ChartKind::Calendar) || (i == n - 1 && (n - 1) % 2 == 1);
+    }
     for t in &mut view.tables {
         t.csv_href = format!("{base}?{q}format=csv&table={}", t.id);
     }

@@ -2,7 +2,7 @@
 //!
 //! Signing in checks the app's secret (or the operator token) once and sets `adminstats_session`,
 //! `HttpOnly; SameSite=Strict; Path=/console`, without `Max-Age`, so it ends when the browser
-//! closes; signing out clears it. Its value is signed with a key derived from the store's
+//! closes; signing out clears it and refuses it from then on. Its value is signed with a key derived from the store's
 //! page-token key, so every server over a shared store accepts it; it names the app (or the
 //! operator), expires after [`SESSION_LIFETIME_MS`], and binds a fingerprint of the secret it was
 //! opened with, so that rotating the app's secret or the operator token ends it at once. No secret
@@ -10,6 +10,10 @@
 //!
 //! Every state-changing request (a POST) carries a CSRF token: the HMAC of the session (or, before
 //! sign-in, of the `adminstats_csrf` cookie) under the same key, compared in constant time.
+//! A signed-out session is remembered (until it would have expired) by the server that signed it
+//! out; over a shared store, another server would still accept a copy of that cookie until it
+//! expires, which is why sessions last at most eight hours.
+//!
 //! Failed sign-ins are slowed down per app id (and per operator): after a failure, the next attempt
 //! is refused without a check until a wait that doubles with each failure (1 s, 2 s, … 60 s).
 
@@ -78,6 +82,37 @@ impl Throttle {
     }
 }
 
+/// Sessions signed out before they expired, by nonce, until they expire.
+#[derive(Debug, Default)]
+pub struct SignedOut {
+    nonces: Mutex<HashMap<String, i64>>,
+}
+
+impl SignedOut {
+    fn add(&self, nonce: &str, expires_ms: i64, now_ms: i64) {
+        let mut n = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        n.retain(|_, &mut e| e > now_ms);
+        n.insert(nonce.to_owned(), expires_ms);
+    }
+    fn contains(&self, nonce: &str) -> bool {
+        self.nonces.lock().unwrap_or_else(|p| p.into_inner()).contains_key(nonce)
+    }
+}
+
+/// Ends a session: its cookie is refused from now on (by this server; see the module's notes).
+pub fn close(state: &AppState, value: &str) {
+    let mut parts = value.split('|');
+    let (Some(_), Some(expires), Some(_), Some(nonce)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return;
+    };
+    if verify(state, value).is_some() {
+        let expires = expires.parse().unwrap_or(0);
+        state.console.signed_out.add(nonce, expires, state.wall.now_ms());
+    }
+}
+
 /// The key sessions and CSRF tokens are signed with.
 fn key(state: &AppState) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(&state.page_key).expect("any key length");
@@ -134,7 +169,8 @@ pub fn verify(state: &AppState, value: &str) -> Option<Session> {
     let subject = String::from_utf8(B64.decode(parts.next()?).ok()?).ok()?;
     let expires: i64 = parts.next()?.parse().ok()?;
     let fp = parts.next()?;
-    if expires <= state.wall.now_ms() {
+    let nonce = parts.next()?;
+    if expires <= state.wall.now_ms() || state.console.signed_out.contains(nonce) {
         return None;
     }
     let who = match subject.split_once(':')? {

@@ -137,6 +137,8 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// The y axis shows percentages (0–100).
     pub percent: bool,
+    /// Drawn across the page's width (set by the page for its first chart and a last odd one).
+    pub wide: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +174,7 @@ impl Chart {
                 })
                 .collect(),
             percent,
+            wide: false,
         }
     }
 }

@@ -720,13 +720,12 @@ pub fn users(
     };
     let mut columns = vec![
         Column::text("name", ctx.w("name")),
-        Column::text("open_id", "open_id".into()),
         Column::text("department", ctx.w("department")),
         Column::text("last_active_time", ctx.w("last_active")),
     ];
     columns.extend(USER_NUMBERS.iter().map(|&(k, w)| Column::number(k, ctx.w(w))));
     for c in &mut columns {
-        if c.key != "open_id" && c.key != "last_active_time" {
+        if c.key != "last_active_time" {
             c.sort_href = Some(sort_link(&c.key));
         }
         if c.key == sort || (c.key == "name" && by_number.is_none() && sort != "department") {
@@ -738,7 +737,6 @@ pub fn users(
         let user = &tenant.users[t.user as usize];
         let mut row = vec![
             Cell::Link(user.name.clone(), format!("users/{}", user.open_id)),
-            Cell::Text(user.open_id.clone()),
             Cell::Text(t.department),
             Cell::Text(t.last_active),
         ];
