@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of adminstats, on a fresh machine: formatting, lints, the Rust unit and end-to-end
-# tests, and the official Lark SDKs (Python lark-oapi, Node @larksuiteoapi/node-sdk) against the
-# real binary. Installs what it needs into target/ (Python venv, node_modules).
+# tests, the official Lark SDKs (Python lark-oapi, Node @larksuiteoapi/node-sdk) against the
+# real binary, and the web console in Chromium. Installs what it needs into target/ (Python venv,
+# node_modules) and, once, Debian's chromium and a Chinese font with apt-get.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -53,6 +54,11 @@ ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" "$py" -m pytest tests/sdk/python -q
 
 step "Node SDK (@larksuiteoapi/node-sdk) against the real binary"
 ADMINSTATS_BIN="$bin" NODE_PATH="$node_path" node --test tests/sdk/node/
+
+step "the web console in Chromium (playwright-core); screenshots in target/console-screenshots"
+bash scripts/chromium-env.sh
+console_path="$(bash scripts/node-env.sh tests/console)"
+ADMINSTATS_BIN="$bin" NODE_PATH="$console_path" node --test tests/console/
 
 if [ "$have_pg" = 1 ]; then
     # Each server of the suites is two instances over one PostgreSQL database, behind a proxy that

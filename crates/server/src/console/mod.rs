@@ -635,10 +635,12 @@ fn build(
     // The first chart across the page, the rest two by two (a last odd one across as well).
     let n = view.charts.len();
     for (i, c) in view.charts.iter_mut().enumerate() {
-        c.wide = i == 0 || matches!(c.kind, table::ChartKind::Calendar) || (i == n - 1 && (n - 1) % 2 == 1);
+        c.wide = i == 0
+            || matches!(c.kind, table::ChartKind::Calendar)
+            || (i == n - 1 && !(n - 1).is_multiple_of(2));
     }
     for t in &mut view.tables {
-        t.csv_href = format!("{base}?{q}format=csv&table={}", t.id);
+        t.csv_href = format!("/console/{base}?{q}format=csv&table={}", t.id);
     }
     Ok((view, shell))
 }
@@ -669,5 +671,59 @@ fn render_page(
     match rendered {
         Ok(b) => html(status, b),
         Err(e) => secured(ApiError::Internal(format!("console template: {e}")).into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_renders_escaped() {
+        let env = templates();
+        let sign_in = env
+            .get_template("sign_in.html")
+            .unwrap()
+            .render(context! { t => i18n::all(Lang::Zh), lang => "zh", csrf => "c", error => "<b>", app_id => "", operator => true, back => "/console/sign-in" })
+            .unwrap();
+        assert!(
+            sign_in.contains("lang=\"zh-CN\"") && sign_in.contains("&lt;b&gt;") && !sign_in.contains("<b>")
+        );
+        let mut view = View::default();
+        let mut t = table::Table::new("x", "X".into(), vec![table::Column::text("a", "A".into())], true);
+        t.rows.push(vec![table::Cell::Text("<script>alert(1)</script>".into())]);
+        view.tables.push(t);
+        let shell = Shell {
+            page: "users".into(),
+            lang: "en",
+            who: "cli_x".into(),
+            operator: false,
+            dept_scope: true,
+            tenant_key: "t".into(),
+            tenant_name: "T".into(),
+            tenants: vec![],
+            keep: String::new(),
+            period: Some(30),
+            from: "2026-01-01".into(),
+            to: "2026-01-30".into(),
+            period_label: String::new(),
+            status: String::new(),
+            csrf: "c".into(),
+            here: "/console/users".into(),
+            query: String::new(),
+            query_no_page: String::new(),
+            q: String::new(),
+            carry: vec![],
+        };
+        let page = env
+            .get_template("page.html")
+            .unwrap()
+            .render(context! { t => i18n::all(Lang::En), shell => shell, view => view, charts_json => "[]", presets => Vec::<(i32, String)>::new(), error => None::<String>, title => "Users" })
+            .unwrap();
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || page.contains("&lt;script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>alert"));
     }
 }

@@ -245,7 +245,7 @@ pub fn grouped(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -488,18 +488,6 @@ pub fn departments(ctx: &Ctx<'_>, dept: Option<&str>, with_children: bool) -> Re
         // Breadcrumbs: the departments above, inside the caller's scope.
         let mut crumbs = Vec::new();
         if let Some(i) = d {
-            for &a in tenant.departments[i as usize]
-                .ancestors
-                .iter()
-                .rev()
-                .skip(1)
-                .rev()
-                .collect::<Vec<_>>()
-                .iter()
-                .rev()
-            {
-                let _ = a;
-            }
             let mut up: Vec<DeptRef> =
                 tenant.departments[i as usize].ancestors.iter().skip(1).map(|&a| Some(a)).collect();
             up.push(None);
@@ -655,11 +643,15 @@ pub fn users(
         .copied()
         .filter(|&u| {
             let user = &tenant.users[u as usize];
-            needle.is_empty()
-                || user.name.to_lowercase().contains(&needle)
-                || user.open_id.to_lowercase() == needle
-                || (ctx.caller.app().has_scope(adminstats_wire::vocab::SCOPE_EMPLOYEE_ID)
-                    && user.user_id.to_lowercase() == needle)
+            // Only users with a row in the period: those the API would list for it.
+            let listed =
+                user.first_day <= ctx.period.last && user.last_day.is_none_or(|l| l >= ctx.period.first);
+            listed
+                && (needle.is_empty()
+                    || user.name.to_lowercase().contains(&needle)
+                    || user.open_id.to_lowercase() == needle
+                    || (ctx.caller.app().has_scope(adminstats_wire::vocab::SCOPE_EMPLOYEE_ID)
+                        && user.user_id.to_lowercase() == needle))
         })
         .collect();
     let total = matching.len();
