@@ -16,6 +16,8 @@
 //!
 //! 10. ingests one event per user-day into a fresh store (issue 9's new-row workload).
 //!
+//! `--console` measures only the web console (issue 11; `console.rs`).
+//!
 //! It prints each figure beside its target (issues 3, 5 and 8). Run it with
 //! `cargo run --release -p adminstats-bench` (see `--help` for sizes).
 
@@ -27,6 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+mod console;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 
@@ -83,6 +87,13 @@ struct Args {
     /// of the store just measured, listings across two servers over it, new-row ingestion.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// Measure only the web console (issue 11): `--users` users (100,000 by default) with 180
+    /// published days, every page over 30 and 180 days.
+    #[arg(long)]
+    console: bool,
+    /// Requests per console page.
+    #[arg(long, default_value_t = 10)]
+    console_requests: usize,
 }
 
 /// Posts every batch from `connections` concurrent clients; returns the events accepted.
@@ -401,6 +412,9 @@ fn peak_rss_mb(pid: u32) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let bin = server_bin(&args)?;
+    if args.console {
+        return console::run(&args, &bin).await;
+    }
     // The last published day is 2026-11-20 at this instant (cn: 09:30 on the 21st has passed).
     let now = "2026-11-21T10:00:00+08:00";
     let last_day = time::macros::date!(2026 - 11 - 20);

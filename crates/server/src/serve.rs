@@ -141,6 +141,9 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let router = routes::router(self.state.clone());
         crate::query::depts::refresh_all_in_background(&self.state);
+        if self.state.config.console {
+            crate::console::scan::warm_in_background(&self.state);
+        }
         let summaries = tokio::spawn({
             let state = self.state.clone();
             async move {

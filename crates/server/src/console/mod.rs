@@ -6,6 +6,7 @@
 //!   the embedded assets and the security headers every console response carries;
 //! - [`session`]: sign-in, the session cookie, CSRF tokens, the failed-sign-in throttle;
 //! - [`views`]: each page's data, asked of the query engine as the caller would ask the API;
+//! - [`scan`]: every user's totals and the client mix of a period, read once and kept;
 //! - [`table`]: tables and the charts drawn from them, and CSV;
 //! - [`i18n`]: English and Chinese.
 //!
@@ -15,6 +16,7 @@
 //! inline script, so the Content-Security-Policy allows only the console's own origin.
 
 pub mod i18n;
+pub mod scan;
 pub mod session;
 pub mod table;
 pub mod views;
@@ -44,6 +46,7 @@ use views::{Ctx, Period, View};
 pub struct ConsoleState {
     pub throttle: session::Throttle,
     pub signed_out: session::SignedOut,
+    pub scans: scan::ScanCache,
 }
 
 /// Every console response's security headers: only this origin, no framing, no sniffing, no

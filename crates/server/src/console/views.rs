@@ -16,6 +16,7 @@ use adminstats_wire::vocab::SCOPE_DEPT_STATS;
 use adminstats_wire::{DeptStatItem, DeptStatsQuery, UserStatItem, UserStatsQuery};
 
 use super::i18n::{fill, word, Lang};
+use super::scan::{ClientMix, UserTotals};
 use super::table::{Cell, Chart, ChartKind, Column, Table};
 use crate::auth::Caller;
 use crate::query::users::Endpoint;
@@ -577,17 +578,8 @@ pub fn departments(ctx: &Ctx<'_>, dept: Option<&str>, with_children: bool) -> Re
     Ok(view)
 }
 
-/// A user's totals over the period.
-#[derive(Debug, Clone, Default)]
-struct UserTotals {
-    user: u32,
-    department: String,
-    last_active: String,
-    numbers: [i64; 8],
-}
-
 /// The users table's number columns: (key, word).
-const USER_NUMBERS: [(&str, &str); 8] = [
+pub const USER_NUMBERS: [(&str, &str); 8] = [
     ("active_days", "active_days"),
     ("send_messenger_num", "messages_sent"),
     ("create_docs_num", "docs_created"),
@@ -598,27 +590,16 @@ const USER_NUMBERS: [(&str, &str); 8] = [
     ("create_task_num", "tasks_created"),
 ];
 
-fn user_totals(rows: Vec<(u32, UserStatItem)>) -> Vec<UserTotals> {
-    let mut out: Vec<UserTotals> = Vec::new();
+/// Each user's totals over `rows`, in the order of the users' first rows.
+fn user_totals(rows: Vec<(u32, UserStatItem)>) -> Vec<(u32, UserTotals)> {
+    let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(u32, UserTotals)> = Vec::new();
     for (u, i) in rows {
-        if out.last().is_none_or(|t| t.user != u) {
-            out.push(UserTotals { user: u, ..UserTotals::default() });
-        }
-        let t = out.last_mut().expect("pushed");
-        t.department = i.department_name.clone();
-        t.last_active = i.last_active_time.clone();
-        for (n, v) in t.numbers.iter_mut().zip([
-            i.suite_active_flag,
-            i.send_messenger_num,
-            i.create_docs_num,
-            i.vc_num,
-            i.vc_duration,
-            i.email_send_count,
-            i.total_search_count,
-            i.create_task_num,
-        ]) {
-            *n += v;
-        }
+        let k = *at.entry(u).or_insert_with(|| {
+            out.push((u, UserTotals::default()));
+            out.len() - 1
+        });
+        out[k].1.add(&i);
     }
     out
 }
@@ -658,7 +639,7 @@ pub fn users(
     let by_number = USER_NUMBERS.iter().position(|&(k, _)| k == sort);
     let pages = total.div_ceil(USERS_PER_PAGE).max(1);
     let page = page.clamp(1, pages);
-    let shown: Vec<UserTotals> = match by_number {
+    let shown: Vec<(u32, UserTotals)> = match by_number {
         None => {
             let dept_name = |u: u32| tenant.department_name_path(tenant.users[u as usize].department).1;
             match sort {
@@ -670,32 +651,25 @@ pub fn users(
             if desc {
                 matching.reverse();
             }
-            let mut page_users: Vec<u32> =
+            let order: Vec<u32> =
                 matching.iter().skip((page - 1) * USERS_PER_PAGE).take(USERS_PER_PAGE).copied().collect();
-            let order = page_users.clone();
-            page_users.sort_unstable();
-            let mut totals = user_totals(query.rows_of(ctx.state, &page_users)?);
-            totals.sort_by_key(|t| order.iter().position(|&u| u == t.user));
-            // Users without a row in the period are listed with zeros.
+            let totals = user_totals(query.rows_of(ctx.state, &order)?);
             order
                 .iter()
                 .map(|&u| {
-                    totals.iter().find(|t| t.user == u).cloned().unwrap_or(UserTotals {
-                        user: u,
-                        department: tenant
-                            .department_name_path(tenant.users[u as usize].department)
-                            .0
-                            .to_owned(),
-                        ..UserTotals::default()
-                    })
+                    let t = totals.iter().find(|t| t.0 == u).map(|t| t.1.clone());
+                    (u, t.unwrap_or_default())
                 })
                 .collect()
         }
         Some(k) => {
-            matching.sort_unstable();
-            let mut totals = user_totals(query.rows_of(ctx.state, &matching)?);
+            // Every user's totals: from the tenant's scan of the period (kept until a day of it
+            // is restated), picked for this caller's users.
+            let scan = ctx.state.console.scans.get(ctx.state, ctx.caller, ctx.period)?;
+            let mut totals: Vec<(u32, UserTotals)> =
+                matching.iter().map(|&u| (u, scan.users.get(&u).cloned().unwrap_or_default())).collect();
             totals.sort_by(|a, b| {
-                let o = a.numbers[k].cmp(&b.numbers[k]).then(a.user.cmp(&b.user));
+                let o = a.1.numbers[k].cmp(&b.1.numbers[k]).then(a.0.cmp(&b.0));
                 if desc {
                     o.reverse()
                 } else {
@@ -725,11 +699,11 @@ pub fn users(
         }
     }
     let mut table = Table::new("users", ctx.w("users"), columns, true);
-    for t in shown {
-        let user = &tenant.users[t.user as usize];
+    for (u, t) in shown {
+        let user = &tenant.users[u as usize];
         let mut row = vec![
             Cell::Link(user.name.clone(), format!("users/{}", user.open_id)),
-            Cell::Text(t.department),
+            Cell::Text(tenant.department_name_path(user.department).0.to_owned()),
             Cell::Text(t.last_active),
         ];
         row.extend(t.numbers.iter().map(|&n| Cell::Int(n)));
@@ -829,47 +803,30 @@ pub fn user(ctx: &Ctx<'_>, open_id: &str) -> Result<View, ApiError> {
 /// The clients page: platforms, OS and client versions, packages, over the user-days of the period.
 pub fn clients(ctx: &Ctx<'_>) -> Result<View, ApiError> {
     let mut view = View::default();
+    // The API's checks for this caller (scope, app type) first; then its scope's mix from the
+    // tenant's scan of the period.
     let query = user_query(ctx, None, None, ctx.period)?;
-    let users = query.users().to_vec();
-    let rows = query.rows_of(ctx.state, &users)?;
-    let mut platforms: BTreeMap<String, i64> = BTreeMap::new();
-    let mut os: BTreeMap<String, i64> = BTreeMap::new();
-    let mut client: BTreeMap<String, i64> = BTreeMap::new();
-    let mut packages: BTreeMap<String, i64> = BTreeMap::new();
+    let mut scope = ctx.caller.app().data_scope.clone();
+    scope.sort();
+    let scan = ctx.state.console.scans.get(ctx.state, ctx.caller, ctx.period)?;
+    let computed;
+    let mix_of: &ClientMix = match scan.clients.get(&scope) {
+        Some(m) => m,
+        None => {
+            // A scope the scan did not keep (beyond 64 distinct ones): read it now.
+            let mut m = ClientMix::default();
+            query.visit_rows(ctx.state, query.users(), |_, i| m.add(&i))?;
+            computed = m;
+            &computed
+        }
+    };
+    let ClientMix { by_day: days, platforms, packages, os_versions: os, client_versions: client } =
+        mix_of.clone();
     let mut by_day: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     let mut day = ctx.period.first;
     while day <= ctx.period.last.min(query.last) {
-        by_day.insert(day.to_string(), BTreeMap::new());
+        by_day.insert(day.to_string(), days.get(&day.to_string()).cloned().unwrap_or_default());
         day = day.plus(1);
-    }
-    for (_, i) in &rows {
-        for p in i.os_name.split(',').filter(|s| !s.is_empty()) {
-            *platforms.entry(p.to_owned()).or_default() += 1;
-            *by_day.entry(i.date.clone()).or_default().entry(p.to_owned()).or_default() += 1;
-        }
-        for p in i.app_package_type.split(',').filter(|s| !s.is_empty()) {
-            *packages.entry(p.to_owned()).or_default() += 1;
-        }
-        // active_os: 'os,client' pairs, quoted, comma-joined.
-        let mut seen_os = std::collections::BTreeSet::new();
-        let mut seen_client = std::collections::BTreeSet::new();
-        for pair in i.active_os.split("','") {
-            let pair = pair.trim_matches('\'');
-            if let Some((o, c)) = pair.split_once(',') {
-                if !o.is_empty() {
-                    seen_os.insert(o.to_owned());
-                }
-                if c != "-" && !c.is_empty() {
-                    seen_client.insert(c.to_owned());
-                }
-            }
-        }
-        for o in seen_os {
-            *os.entry(o).or_default() += 1;
-        }
-        for c in seen_client {
-            *client.entry(c).or_default() += 1;
-        }
     }
     let mix = |id: &'static str, title: &str, col: &str, counts: BTreeMap<String, i64>, top: usize| {
         let mut v: Vec<(String, i64)> = counts.into_iter().collect();

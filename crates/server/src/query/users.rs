@@ -154,31 +154,54 @@ impl UserQuery {
         self.candidates()
     }
 
-    /// Every row of `users` (a subset of [`users`](Self::users)) over the query's days, user by
-    /// user, in [`STREAM_BATCH`]-row reads: the console's pages of users.
+    /// Every row of `users` (a subset of [`users`](Self::users)) over the query's days, day by day
+    /// and by `open_id` within a day (the listing order): the console's pages of users.
     ///
     /// # Errors
     /// The store failed.
     pub fn rows_of(&self, state: &AppState, users: &[u32]) -> Result<Vec<(u32, UserStatItem)>, ApiError> {
+        let mut out = Vec::new();
+        self.visit_rows(state, users, |u, item| out.push((u, item)))?;
+        Ok(out)
+    }
+
+    /// [`rows_of`](Self::rows_of) without holding them: `visit` sees each row in turn, read from
+    /// the store [`STREAM_BATCH`] rows at a time (the console's period scans of every user).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn visit_rows(
+        &self,
+        state: &AppState,
+        users: &[u32],
+        mut visit: impl FnMut(u32, UserStatItem),
+    ) -> Result<(), ApiError> {
         let tenant = self.caller.tenant();
         let cands = self.candidates();
-        let Some(history) = tenant.history_start() else { return Ok(Vec::new()) };
-        let mut keys = Vec::new();
-        for &u in users.iter().filter(|u| cands.binary_search(u).is_ok()) {
-            let mut day = self.first.max(history);
-            while day <= self.last {
+        let Some(history) = tenant.history_start() else { return Ok(()) };
+        let mut users: Vec<u32> = users.iter().copied().filter(|u| cands.binary_search(u).is_ok()).collect();
+        users.sort_unstable();
+        // Day by day, users ascending: the store's key order, read in range scans where dense.
+        let mut keys = Vec::with_capacity(STREAM_BATCH);
+        let mut day = self.first.max(history);
+        while day <= self.last {
+            for &u in &users {
                 if tenant.users[u as usize].has_row_on(day) {
                     keys.push((day, u));
+                    if keys.len() == STREAM_BATCH {
+                        for (&(_, u), item) in keys.iter().zip(self.items(state, &keys)?) {
+                            visit(u, item);
+                        }
+                        keys.clear();
+                    }
                 }
-                day = day.plus(1);
             }
+            day = day.plus(1);
         }
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(STREAM_BATCH) {
-            let items = self.items(state, chunk)?;
-            out.extend(chunk.iter().map(|&(_, u)| u).zip(items));
+        for (&(_, u), item) in keys.iter().zip(self.items(state, &keys)?) {
+            visit(u, item);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The candidate users, ascending by `open_id`.

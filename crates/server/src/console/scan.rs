@@ -1,0 +1,320 @@
+//! Period scans: every user's totals and the client mix of a tenant over a period, read once from
+//! the user rows and kept until the rows change.
+//!
+//! A user table sorted by a number, and the clients page, need every user row of the period
+//! (100,000 users over 180 days are 18 million rows), which is too slow to read per request. A
+//! [`Scan`] is computed for the whole tenant as the operator would read it, in one pass over the
+//! rows (the same `UserQuery` rows the API serves, so the same numbers), for several periods at
+//! once; a page then picks the users of its caller's scope from it. Scans are kept per (tenant,
+//! period, directory, revisions of the period's days): a late event restates a day, moves its
+//! revision, and the next page computes a fresh scan; nothing stale is ever shown. The preset
+//! periods of every tenant are computed in the background at start and after each day's
+//! publication, so that an admin rarely waits for one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use adminstats_core::directory::DeptRef;
+use adminstats_core::{Day, Directory};
+use adminstats_wire::UserStatItem;
+
+use crate::auth::Caller;
+use crate::query::users::Endpoint;
+use crate::query::{Routed, UserQuery};
+use crate::state::AppState;
+use crate::ApiError;
+
+use super::views::Period;
+
+/// Scans kept (a few periods of a few tenants).
+const KEPT: usize = 16;
+/// The periods computed ahead of time, in days.
+pub const PRESETS: [i32; 4] = [7, 30, 90, 180];
+
+/// One user's totals over a period.
+#[derive(Debug, Clone, Default)]
+pub struct UserTotals {
+    /// The latest row's `last_active_time`.
+    pub last_active: String,
+    /// As [`USER_NUMBERS`](super::views::USER_NUMBERS): active days, messages, docs, meetings,
+    /// meeting minutes, emails sent, searches, tasks.
+    pub numbers: [i64; 8],
+}
+
+impl UserTotals {
+    /// Adds one row (rows come in day order, so the last one sets the latest values).
+    pub fn add(&mut self, i: &UserStatItem) {
+        self.last_active.clone_from(&i.last_active_time);
+        for (n, v) in self.numbers.iter_mut().zip([
+            i.suite_active_flag,
+            i.send_messenger_num,
+            i.create_docs_num,
+            i.vc_num,
+            i.vc_duration,
+            i.email_send_count,
+            i.total_search_count,
+            i.create_task_num,
+        ]) {
+            *n += v;
+        }
+    }
+}
+
+/// The client mix of a set of users over a period, counted in user-days.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMix {
+    /// Per day, user-days per platform.
+    pub by_day: BTreeMap<String, BTreeMap<String, i64>>,
+    pub platforms: BTreeMap<String, i64>,
+    pub packages: BTreeMap<String, i64>,
+    pub os_versions: BTreeMap<String, i64>,
+    pub client_versions: BTreeMap<String, i64>,
+}
+
+impl ClientMix {
+    /// Adds one row.
+    pub fn add(&mut self, i: &UserStatItem) {
+        for p in i.os_name.split(',').filter(|s| !s.is_empty()) {
+            *self.platforms.entry(p.to_owned()).or_default() += 1;
+            *self.by_day.entry(i.date.clone()).or_default().entry(p.to_owned()).or_default() += 1;
+        }
+        for p in i.app_package_type.split(',').filter(|s| !s.is_empty()) {
+            *self.packages.entry(p.to_owned()).or_default() += 1;
+        }
+        // active_os: 'os,client' pairs, each quoted, comma-joined; each OS and client once a day.
+        let mut os = std::collections::BTreeSet::new();
+        let mut client = std::collections::BTreeSet::new();
+        for pair in i.active_os.split("','") {
+            if let Some((o, c)) = pair.trim_matches('\'').split_once(',') {
+                if !o.is_empty() {
+                    os.insert(o);
+                }
+                if c != "-" && !c.is_empty() {
+                    client.insert(c);
+                }
+            }
+        }
+        for o in os {
+            *self.os_versions.entry(o.to_owned()).or_default() += 1;
+        }
+        for c in client {
+            *self.client_versions.entry(c.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// A tenant's period, read once.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Every user with a row in the period (by index in the tenant's users).
+    pub users: HashMap<u32, UserTotals>,
+    /// The client mix of each data scope of the tenant's apps, and of the whole tenant.
+    pub clients: HashMap<Vec<DeptRef>, ClientMix>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    tenant: String,
+    first: Day,
+    last: Day,
+    directory: usize,
+    revisions: u64,
+}
+
+/// The scans kept, most recent last.
+#[derive(Default)]
+pub struct ScanCache {
+    kept: Mutex<Vec<(Key, Arc<Scan>)>>,
+    /// One scan computed at a time (a second asker waits and then finds it).
+    computing: Mutex<()>,
+}
+
+impl std::fmt::Debug for ScanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanCache")
+    }
+}
+
+/// A fingerprint of the revisions of `[first, last]`: it moves when a late event restates a day.
+fn revisions(state: &AppState, tenant: &str, first: Day, last: Day) -> Result<u64, ApiError> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in state.store.day_revisions(tenant, first, last)? {
+        (r.day.julian(), r.revision, r.change_seq).hash(&mut h);
+    }
+    Ok(h.finish())
+}
+
+fn key(state: &AppState, directory: &Arc<Directory>, tenant: &str, p: Period) -> Result<Key, ApiError> {
+    Ok(Key {
+        tenant: tenant.to_owned(),
+        first: p.first,
+        last: p.last,
+        directory: Arc::as_ptr(directory) as usize,
+        revisions: revisions(state, tenant, p.first, p.last)?,
+    })
+}
+
+impl ScanCache {
+    fn find(&self, key: &Key) -> Option<Arc<Scan>> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().find(|(k, _)| k == key).map(|(_, s)| s.clone())
+    }
+
+    fn keep(&self, key: Key, scan: Arc<Scan>) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.retain(|(k, _)| !(k.tenant == key.tenant && k.first == key.first && k.last == key.last));
+        kept.push((key, scan));
+        if kept.len() > KEPT {
+            kept.remove(0);
+        }
+    }
+
+    /// The scan of the caller's tenant over `period`, computed now if it is not kept. Blocking.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn get(&self, state: &AppState, caller: &Caller, period: Period) -> Result<Arc<Scan>, ApiError> {
+        let tenant = caller.tenant().key.clone();
+        let k = key(state, &caller.directory, &tenant, period)?;
+        if let Some(s) = self.find(&k) {
+            return Ok(s);
+        }
+        let _one = self.computing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = self.find(&k) {
+            return Ok(s);
+        }
+        let scans = compute(state, &caller.directory, &tenant, &[period])?;
+        let scan = scans.into_iter().next().unwrap_or_default();
+        self.keep(k, scan.clone());
+        Ok(scan)
+    }
+
+    /// Computes the preset periods of every tenant that are not kept (one pass per tenant).
+    /// Blocking.
+    pub fn warm(&self, state: &AppState) {
+        let directory = state.directory();
+        for tenant in &directory.tenants {
+            let last = Day::last_published(state.calendar.now_ms(), tenant.geo);
+            let periods: Vec<Period> =
+                PRESETS.iter().map(|&n| Period { first: last.plus(1 - n), last, preset: Some(n) }).collect();
+            let _one = self.computing.lock().unwrap_or_else(|p| p.into_inner());
+            let mut missing = Vec::new();
+            for p in periods {
+                match key(state, &directory, &tenant.key, p) {
+                    Ok(k) if self.find(&k).is_none() => missing.push((k, p)),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(tenant = tenant.key, error = %e, "console scan not warmed"),
+                }
+            }
+            if missing.is_empty() {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let ps: Vec<Period> = missing.iter().map(|m| m.1).collect();
+            match compute(state, &directory, &tenant.key, &ps) {
+                Ok(scans) => {
+                    for ((k, _), s) in missing.into_iter().zip(scans) {
+                        self.keep(k, s);
+                    }
+                    tracing::info!(
+                        tenant = tenant.key,
+                        periods = ps.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "console period scans computed"
+                    );
+                }
+                Err(e) => tracing::warn!(tenant = tenant.key, error = %e, "console scan not warmed"),
+            }
+        }
+    }
+}
+
+/// Reads every row of `tenant` over the union of `periods` once, and folds each into the scans
+/// of the periods it falls in.
+fn compute(
+    state: &AppState,
+    directory: &Arc<Directory>,
+    tenant_key: &str,
+    periods: &[Period],
+) -> Result<Vec<Arc<Scan>>, ApiError> {
+    let (Some(first), Some(last)) =
+        (periods.iter().map(|p| p.first).min(), periods.iter().map(|p| p.last).max())
+    else {
+        return Ok(Vec::new());
+    };
+    let caller = Caller::operator(directory.clone(), tenant_key)
+        .ok_or_else(|| ApiError::Internal(format!("tenant {tenant_key} left the directory")))?;
+    let tenant = caller.tenant();
+    // The data scopes whose client mix is kept: every app's, and the whole tenant's.
+    let mut scopes: Vec<Vec<DeptRef>> = vec![vec![None]];
+    let mut members: Vec<Arc<[u32]>> = vec![caller.app().scope_users.clone()];
+    for app in &tenant.apps {
+        let mut s = app.data_scope.clone();
+        s.sort();
+        if !scopes.contains(&s) && scopes.len() < 64 {
+            scopes.push(s);
+            members.push(app.scope_users.clone());
+        }
+    }
+    let mut mask = vec![0u64; tenant.users.len()];
+    for (i, m) in members.iter().enumerate() {
+        for &u in m.iter() {
+            mask[u as usize] |= 1 << i;
+        }
+    }
+    let q = adminstats_wire::UserStatsQuery {
+        start_date: Some(first.to_string()),
+        end_date: Some(last.to_string()),
+        user_id_type: Some("open_id".into()),
+        ..Default::default()
+    };
+    let query = match UserQuery::parse(state, caller, &q, Endpoint::Export)? {
+        Routed::Local(q) => q,
+        Routed::Peer { .. } => return Err(ApiError::Internal("a scan reads only this geo".into())),
+    };
+    let mut scans: Vec<Scan> = periods
+        .iter()
+        .map(|_| Scan {
+            users: HashMap::new(),
+            clients: scopes.iter().map(|s| (s.clone(), ClientMix::default())).collect(),
+        })
+        .collect();
+    let bounds: Vec<(String, String)> =
+        periods.iter().map(|p| (p.first.to_string(), p.last.to_string())).collect();
+    let all = query.users().to_vec();
+    query.visit_rows(state, &all, |u, item| {
+        for (scan, (from, to)) in scans.iter_mut().zip(&bounds) {
+            if item.date < *from || item.date > *to {
+                continue;
+            }
+            scan.users.entry(u).or_default().add(&item);
+            let m = mask[u as usize];
+            for (i, s) in scopes.iter().enumerate() {
+                if m & (1 << i) != 0 {
+                    if let Some(mix) = scan.clients.get_mut(s) {
+                        mix.add(&item);
+                    }
+                }
+            }
+        }
+    })?;
+    Ok(scans.into_iter().map(Arc::new).collect())
+}
+
+/// Keeps the preset periods of every tenant computed, on a thread of its own: at start, then
+/// every minute (a new published day, a restated one or a reloaded directory make new scans;
+/// kept ones cost one small query each to recognise). Ends with the server.
+pub fn warm_in_background(state: &AppState) {
+    let weak = state.downgrade();
+    let started = std::thread::Builder::new().name("console-scans".into()).spawn(move || loop {
+        match AppState::upgrade(&weak) {
+            Some(state) => state.console.scans.warm(&state),
+            None => return,
+        }
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "cannot start the console's scan thread; scans are computed when asked");
+    }
+}
