@@ -91,6 +91,9 @@ struct Args {
     /// published days, every page over 30 and 180 days.
     #[arg(long)]
     console: bool,
+    /// Keep the console phase's directory and store (its path is printed).
+    #[arg(long)]
+    keep: bool,
     /// Requests per console page.
     #[arg(long, default_value_t = 10)]
     console_requests: usize,

@@ -318,6 +318,46 @@ async fn sign_in_is_guarded_and_every_page_is_locked_to_its_origin() {
 }
 
 #[tokio::test]
+async fn a_period_too_large_to_wait_for_is_read_in_the_background() {
+    let app = acme_with_events().await;
+    app.state.console.scans.set_sync_rows(0);
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.sign_in_app("cli_full", "secret-full").await.status, 303);
+    // A custom range: not one of the periods kept ahead of time.
+    let page = "/console/users?from=2026-11-17&to=2026-11-20&sort=send_messenger_num&dir=desc";
+    let first = b.get(page).await;
+    assert_eq!(first.status, 200);
+    assert!(
+        first.body.contains("http-equiv=\"refresh\"") && first.body.contains("being read"),
+        "{}",
+        first.body
+    );
+    // Meanwhile by name; then, once read, by messages.
+    let csv =
+        |p: Page| p.body.lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect::<Vec<_>>();
+    let at = |name: &str| first.body.find(&format!(">{name}</a>")).unwrap();
+    assert!(at("User 1") < at("User 2") && at("User 2") < at("User 4"));
+    let mut sorted = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let p = b.get(page).await;
+        if !p.body.contains("being read") {
+            sorted = csv(b.get(&format!("{page}&format=csv&table=users")).await);
+            break;
+        }
+    }
+    // 147 (3 days), 119 (user 4 exists from the 19th), 117, 87.
+    assert_eq!(
+        sorted,
+        ["User 3", "User 4", "User 2", "User 1"],
+        "by messages sent over the 17th to the 20th"
+    );
+    // The clients page of that range uses the same scan: no wait.
+    let clients = b.get("/console/clients?from=2026-11-17&to=2026-11-20").await;
+    assert!(!clients.body.contains("being read") && clients.body.contains("ios 17.4"), "{}", clients.body);
+}
+
+#[tokio::test]
 async fn without_the_console_there_is_no_console() {
     let app = TestApp::builder().config(|c| c.console = false).spawn().await;
     let r = app.http.get(app.url("/console/")).send().await.unwrap();

@@ -157,6 +157,8 @@ words! {
     "back_to_overview" => "Back to the overview", "返回概览";
     "skip" => "Skip to content", "跳到正文";
     "none" => "None", "无";
+    "scan_pending" => "Every user's totals over this period are being read (about {n} s the first time); this page looks again by itself.", "正在读取本时间范围内每位成员的汇总（首次约 {n} 秒），页面会自动刷新。";
+    "scan_pending_users" => "Meanwhile the users are listed by name.", "此期间按姓名排列。";
     "change_up" => "up", "上升";
     "change_down" => "down", "下降";
 }

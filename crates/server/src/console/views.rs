@@ -16,7 +16,7 @@ use adminstats_wire::vocab::SCOPE_DEPT_STATS;
 use adminstats_wire::{DeptStatItem, DeptStatsQuery, UserStatItem, UserStatsQuery};
 
 use super::i18n::{fill, word, Lang};
-use super::scan::{ClientMix, UserTotals};
+use super::scan::{ClientMix, Ready, UserTotals};
 use super::table::{Cell, Chart, ChartKind, Column, Table};
 use crate::auth::Caller;
 use crate::query::users::Endpoint;
@@ -665,7 +665,20 @@ pub fn users(
         Some(k) => {
             // Every user's totals: from the tenant's scan of the period (kept until a day of it
             // is restated), picked for this caller's users.
-            let scan = ctx.state.console.scans.get(ctx.state, ctx.caller, ctx.period)?;
+            let scan = match ctx.state.console.scans.get_or_start(ctx.state, ctx.caller, ctx.period)? {
+                Ready::Now(scan) => scan,
+                Ready::Later(secs) => {
+                    // Meanwhile: the users by name, and the page looks again by itself.
+                    let mut v = users(ctx, dept, search, "name", false, page, base_href)?;
+                    v.notes.push(format!(
+                        "{} {}",
+                        fill(ctx.lang, "scan_pending", &[("n", &secs.to_string())]),
+                        ctx.w("scan_pending_users")
+                    ));
+                    v.extra.insert("refresh", secs.clamp(3, 30).into());
+                    return Ok(v);
+                }
+            };
             let mut totals: Vec<(u32, UserTotals)> =
                 matching.iter().map(|&u| (u, scan.users.get(&u).cloned().unwrap_or_default())).collect();
             totals.sort_by(|a, b| {
@@ -808,7 +821,14 @@ pub fn clients(ctx: &Ctx<'_>) -> Result<View, ApiError> {
     let query = user_query(ctx, None, None, ctx.period)?;
     let mut scope = ctx.caller.app().data_scope.clone();
     scope.sort();
-    let scan = ctx.state.console.scans.get(ctx.state, ctx.caller, ctx.period)?;
+    let scan = match ctx.state.console.scans.get_or_start(ctx.state, ctx.caller, ctx.period)? {
+        Ready::Now(scan) => scan,
+        Ready::Later(secs) => {
+            view.notes.push(fill(ctx.lang, "scan_pending", &[("n", &secs.to_string())]));
+            view.extra.insert("refresh", secs.clamp(3, 30).into());
+            return Ok(view);
+        }
+    };
     let computed;
     let mix_of: &ClientMix = match scan.clients.get(&scope) {
         Some(m) => m,
