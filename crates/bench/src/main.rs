@@ -175,7 +175,7 @@ fn new_rows_batches(args: &Args, demo: &adminstats_demo::Demo) -> anyhow::Result
         .filter_map(|u| u["open_id"].as_str().map(str::to_owned))
         .collect();
     // 10:00 local (UTC+8) on each of the published days, the last being 2026-11-20.
-    let last_ms = 1_763_604_000_000i64; // 2026-11-20T10:00:00+08:00
+    let last_ms = 1_795_140_000_000i64; // 2026-11-20T10:00:00+08:00
     let mut batches = Vec::new();
     let mut body = String::new();
     let mut lines = 0;

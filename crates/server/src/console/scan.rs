@@ -9,7 +9,9 @@
 //! period, directory, revisions of the period's days): a late event restates a day, moves its
 //! revision, and the next page computes a fresh scan; nothing stale is ever shown. The preset
 //! periods of every tenant are computed in the background at start and after each day's
-//! publication, so that an admin rarely waits for one.
+//! publication, so that an admin rarely waits for one; a scan too large to read while a page
+//! waits (a custom range of a big tenant, or a period just restated) is read in the background
+//! while the page says so and looks again by itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -152,6 +154,8 @@ pub struct ScanCache {
     /// Scans of at most this many rows are computed while the page waits; larger ones in the
     /// background (about 2.5 µs a row on the 2-core development machine).
     sync_rows: std::sync::atomic::AtomicUsize,
+    /// Per tenant, the last published day and directory its presets were computed for.
+    warmed: Mutex<HashMap<String, (Day, usize)>>,
 }
 
 impl Default for ScanCache {
@@ -161,6 +165,7 @@ impl Default for ScanCache {
             computing: Mutex::default(),
             pending: Mutex::default(),
             sync_rows: std::sync::atomic::AtomicUsize::new(SYNC_ROWS),
+            warmed: Mutex::default(),
         }
     }
 }
@@ -265,13 +270,22 @@ impl ScanCache {
         }
         *pending = Some(k.clone());
         drop(pending);
+        tracing::info!(tenant = tenant.key, first = %period.first, last = %period.last, rows, "console period scan started in the background");
         let (state2, directory, tenant_key) = (state.clone(), caller.directory.clone(), tenant.key.clone());
         let started = std::thread::Builder::new().name("console-scan".into()).spawn(move || {
             let cache = &state2.console.scans;
             {
                 let _one = cache.computing.lock().unwrap_or_else(|p| p.into_inner());
+                let started = std::time::Instant::now();
                 match compute(&state2, &directory, &tenant_key, &[period]) {
-                    Ok(mut scans) => cache.keep(k, scans.pop().unwrap_or_default()),
+                    Ok(mut scans) => {
+                        cache.keep(k, scans.pop().unwrap_or_default());
+                        tracing::info!(
+                            tenant = tenant_key,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "console period scan computed in the background"
+                        );
+                    }
                     Err(e) => tracing::warn!(tenant = tenant_key, error = %e, "console scan failed"),
                 }
             }
@@ -284,12 +298,19 @@ impl ScanCache {
         Ok(Ready::Later(eta))
     }
 
-    /// Computes the preset periods of every tenant that are not kept (one pass per tenant).
-    /// Blocking.
+    /// Computes the preset periods of every tenant whose last published day (or directory) moved
+    /// since it last did, in one pass per tenant. A day restated by late events is not a reason:
+    /// its scans are read again when a page asks for them, so that a producer replaying old
+    /// events does not keep a core busy for a console nobody is looking at. Blocking.
     pub fn warm(&self, state: &AppState) {
         let directory = state.directory();
         for tenant in &directory.tenants {
             let last = Day::last_published(state.calendar.now_ms(), tenant.geo);
+            let stamp = (last, Arc::as_ptr(&directory) as usize);
+            if self.warmed.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant.key) == Some(&stamp) {
+                continue;
+            }
+            self.warmed.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.key.clone(), stamp);
             let periods: Vec<Period> =
                 PRESETS.iter().map(|&n| Period { first: last.plus(1 - n), last, preset: Some(n) }).collect();
             let _one = self.computing.lock().unwrap_or_else(|p| p.into_inner());
@@ -396,9 +417,8 @@ fn compute(
     Ok(scans.into_iter().map(Arc::new).collect())
 }
 
-/// Keeps the preset periods of every tenant computed, on a thread of its own: at start, then
-/// every minute (a new published day, a restated one or a reloaded directory make new scans;
-/// kept ones cost one small query each to recognise). Ends with the server.
+/// Keeps the preset periods of every tenant computed, on a thread of its own: at start, and
+/// within a minute of each day's publication or a directory reload. Ends with the server.
 pub fn warm_in_background(state: &AppState) {
     let weak = state.downgrade();
     let started = std::thread::Builder::new().name("console-scans".into()).spawn(move || loop {
