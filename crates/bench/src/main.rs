@@ -174,8 +174,9 @@ fn new_rows_batches(args: &Args, demo: &adminstats_demo::Demo) -> anyhow::Result
         .iter()
         .filter_map(|u| u["open_id"].as_str().map(str::to_owned))
         .collect();
-    // 10:00 local (UTC+8) on each of the published days, the last being 2026-11-20.
-    let last_ms = 1_795_140_000_000i64; // 2026-11-20T10:00:00+08:00
+    // 10:00 local (UTC+8) on 2025-11-20 and the days before it: a year before the days the other
+    // phases read (the README's new-row figures were measured on these days).
+    let last_ms = 1_763_604_000_000i64; // 2025-11-20T10:00:00+08:00
     let mut batches = Vec::new();
     let mut body = String::new();
     let mut lines = 0;
