@@ -14,7 +14,6 @@
 //! while the page says so and looks again by itself.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use adminstats_core::directory::DeptRef;
@@ -116,6 +115,33 @@ impl ClientMix {
     }
 }
 
+impl ClientMix {
+    /// Adds `other`'s counts (`sign` 1) or takes them away (`sign` -1), dropping names whose
+    /// count falls to zero.
+    fn apply(&mut self, other: &ClientMix, sign: i64) {
+        fn each(into: &mut BTreeMap<String, i64>, from: &BTreeMap<String, i64>, sign: i64) {
+            for (k, n) in from {
+                let v = into.entry(k.clone()).or_default();
+                *v += sign * n;
+                if *v == 0 {
+                    into.remove(k);
+                }
+            }
+        }
+        each(&mut self.platforms, &other.platforms, sign);
+        each(&mut self.packages, &other.packages, sign);
+        each(&mut self.os_versions, &other.os_versions, sign);
+        each(&mut self.client_versions, &other.client_versions, sign);
+        for (day, counts) in &other.by_day {
+            let into = self.by_day.entry(day.clone()).or_default();
+            each(into, counts, sign);
+            if into.is_empty() {
+                self.by_day.remove(day);
+            }
+        }
+    }
+}
+
 /// Adds one to `key`'s count.
 fn bump(map: &mut BTreeMap<String, i64>, key: &str) {
     match map.get_mut(key) {
@@ -127,12 +153,61 @@ fn bump(map: &mut BTreeMap<String, i64>, key: &str) {
 }
 
 /// A tenant's period, read once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Scan {
     /// Every user with a row in the period (by index in the tenant's users).
     pub users: HashMap<u32, UserTotals>,
     /// The client mix of each data scope of the tenant's apps, and of the whole tenant.
     pub clients: HashMap<Vec<DeptRef>, ClientMix>,
+    /// What the period's last day added, as it was read: a late event restates yesterday far
+    /// more often than any other day, and then only that day is read again ([`Scan::restate`]).
+    tail: Option<Arc<DayPart>>,
+}
+
+/// One day's rows of a tenant, as a scan folds them.
+#[derive(Debug, Default)]
+struct DayPart {
+    day: Option<Day>,
+    /// (revision, change_seq) of the day when it was read.
+    rev: (i64, i64),
+    /// Per user: the day's numbers (as [`UserTotals::numbers`]) and `last_active_time`.
+    users: HashMap<u32, ([i64; 8], String)>,
+    clients: HashMap<Vec<DeptRef>, ClientMix>,
+}
+
+impl Scan {
+    /// This scan with its last day's rows replaced by `part` (the same day, read again).
+    fn restate(&self, part: Arc<DayPart>) -> Option<Scan> {
+        let old = self.tail.as_ref()?;
+        if old.day != part.day {
+            return None;
+        }
+        let mut next = self.clone();
+        for (u, (nums, _)) in &old.users {
+            if let Some(t) = next.users.get_mut(u) {
+                for (n, v) in t.numbers.iter_mut().zip(nums) {
+                    *n -= v;
+                }
+            }
+        }
+        for (u, (nums, last_active)) in &part.users {
+            let t = next.users.entry(*u).or_default();
+            for (n, v) in t.numbers.iter_mut().zip(nums) {
+                *n += v;
+            }
+            t.last_active.clone_from(last_active);
+        }
+        for (scope, mix) in &mut next.clients {
+            if let Some(m) = old.clients.get(scope) {
+                mix.apply(m, -1);
+            }
+            if let Some(m) = part.clients.get(scope) {
+                mix.apply(m, 1);
+            }
+        }
+        next.tail = Some(part);
+        Some(next)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +216,28 @@ struct Key {
     first: Day,
     last: Day,
     directory: usize,
-    revisions: u64,
+    /// (day, revision, change_seq) of every restated day of the period: a late event moves it.
+    revisions: Vec<(i32, i64, i64)>,
+}
+
+impl Key {
+    /// Whether `self` and `other` are one period whose only difference is its last day's
+    /// revision.
+    fn only_last_day_moved(&self, other: &Key) -> bool {
+        let last = self.last.julian();
+        let before = |k: &Key| k.revisions.iter().filter(|r| r.0 != last).copied().collect::<Vec<_>>();
+        self.tenant == other.tenant
+            && self.first == other.first
+            && self.last == other.last
+            && self.directory == other.directory
+            && before(self) == before(other)
+    }
+
+    /// The revision of the period's last day.
+    fn last_rev(&self) -> (i64, i64) {
+        let last = self.last.julian();
+        self.revisions.iter().find(|r| r.0 == last).map_or((0, 0), |r| (r.1, r.2))
+    }
 }
 
 /// The scans kept, most recent last.
@@ -156,6 +252,8 @@ pub struct ScanCache {
     sync_rows: std::sync::atomic::AtomicUsize,
     /// Per tenant, the last published day and directory its presets were computed for.
     warmed: Mutex<HashMap<String, (Day, usize)>>,
+    /// The last day read again for a restatement, shared by the periods that end on it.
+    recent: Mutex<Option<(String, usize, Arc<DayPart>)>>,
 }
 
 impl Default for ScanCache {
@@ -166,6 +264,7 @@ impl Default for ScanCache {
             pending: Mutex::default(),
             sync_rows: std::sync::atomic::AtomicUsize::new(SYNC_ROWS),
             warmed: Mutex::default(),
+            recent: Mutex::default(),
         }
     }
 }
@@ -188,13 +287,20 @@ impl std::fmt::Debug for ScanCache {
     }
 }
 
-/// A fingerprint of the revisions of `[first, last]`: it moves when a late event restates a day.
-fn revisions(state: &AppState, tenant: &str, first: Day, last: Day) -> Result<u64, ApiError> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for r in state.store.day_revisions(tenant, first, last)? {
-        (r.day.julian(), r.revision, r.change_seq).hash(&mut h);
-    }
-    Ok(h.finish())
+/// The revisions of the restated days of `[first, last]`: they move when a late event restates a
+/// day.
+fn revisions(
+    state: &AppState,
+    tenant: &str,
+    first: Day,
+    last: Day,
+) -> Result<Vec<(i32, i64, i64)>, ApiError> {
+    Ok(state
+        .store
+        .day_revisions(tenant, first, last)?
+        .into_iter()
+        .map(|r| (r.day.julian(), r.revision, r.change_seq))
+        .collect())
 }
 
 fn key(state: &AppState, directory: &Arc<Directory>, tenant: &str, p: Period) -> Result<Key, ApiError> {
@@ -222,6 +328,49 @@ impl ScanCache {
         }
     }
 
+    /// A kept scan of the same period whose only change since is its last day restated, brought
+    /// up to date by reading that one day again (a tenant's users, not its users times days).
+    fn restated(
+        &self,
+        state: &AppState,
+        directory: &Arc<Directory>,
+        k: &Key,
+    ) -> Result<Option<Arc<Scan>>, ApiError> {
+        let old = {
+            let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.iter().find(|(kk, _)| kk.only_last_day_moved(k)).map(|(_, s)| s.clone())
+        };
+        let Some(old) = old else { return Ok(None) };
+        if old.tail.as_ref().and_then(|t| t.day) != Some(k.last) {
+            return Ok(None);
+        }
+        let dir = Arc::as_ptr(directory) as usize;
+        let cached = {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent
+                .as_ref()
+                .filter(|(t, d, part)| {
+                    *t == k.tenant && *d == dir && part.day == Some(k.last) && part.rev == k.last_rev()
+                })
+                .map(|r| r.2.clone())
+        };
+        let part = match cached {
+            Some(p) => p,
+            None => {
+                let day = Period { first: k.last, last: k.last, preset: None };
+                let read = compute(state, directory, &k.tenant, &[day])?;
+                let Some(part) = read.first().and_then(|s| s.tail.clone()) else { return Ok(None) };
+                *self.recent.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((k.tenant.clone(), dir, part.clone()));
+                part
+            }
+        };
+        let Some(next) = old.restate(part) else { return Ok(None) };
+        let next = Arc::new(next);
+        self.keep(k.clone(), next.clone());
+        Ok(Some(next))
+    }
+
     /// The scan of the caller's tenant over `period`, computed now if it is not kept. Blocking.
     ///
     /// # Errors
@@ -234,6 +383,9 @@ impl ScanCache {
         }
         let _one = self.computing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = self.find(&k) {
+            return Ok(s);
+        }
+        if let Some(s) = self.restated(state, &caller.directory, &k)? {
             return Ok(s);
         }
         let scans = compute(state, &caller.directory, &tenant, &[period])?;
@@ -260,8 +412,16 @@ impl ScanCache {
             return Ok(Ready::Now(s));
         }
         let rows = tenant.users.len() * period.days().max(0) as usize;
-        if rows <= self.sync_rows.load(std::sync::atomic::Ordering::Relaxed) {
+        let sync = self.sync_rows.load(std::sync::atomic::Ordering::Relaxed);
+        if rows <= sync {
             return self.get(state, caller, period).map(Ready::Now);
+        }
+        // Only the last day restated (the usual late event): that day's rows, one per user, are
+        // read now, unless another scan is being computed.
+        if let Ok(_one) = self.computing.try_lock() {
+            if let Some(s) = self.restated(state, &caller.directory, &k)? {
+                return Ok(Ready::Now(s));
+            }
         }
         let eta = (rows / ROWS_PER_SECOND) as u64 + 1;
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -393,28 +553,58 @@ fn compute(
         .map(|_| Scan {
             users: HashMap::new(),
             clients: scopes.iter().map(|s| (s.clone(), ClientMix::default())).collect(),
+            tail: None,
         })
         .collect();
+    // The last day's own part (what it adds to every scan that ends on it), and its revision as
+    // it was before its rows were read.
+    let rev = revisions(state, tenant_key, last, last)?.first().map_or((0, 0), |r| (r.1, r.2));
+    let mut tail = DayPart {
+        day: Some(last),
+        rev,
+        users: HashMap::new(),
+        clients: scopes.iter().map(|s| (s.clone(), ClientMix::default())).collect(),
+    };
+    let last_date = last.to_string();
     let bounds: Vec<(String, String)> =
         periods.iter().map(|p| (p.first.to_string(), p.last.to_string())).collect();
     let all = query.users().to_vec();
     query.visit_rows(state, &all, |u, item| {
+        let m = mask[u as usize];
+        let add_mix = |clients: &mut HashMap<Vec<DeptRef>, ClientMix>| {
+            for (i, s) in scopes.iter().enumerate() {
+                if m & (1 << i) != 0 {
+                    if let Some(mix) = clients.get_mut(s) {
+                        mix.add(&item);
+                    }
+                }
+            }
+        };
         for (scan, (from, to)) in scans.iter_mut().zip(&bounds) {
             if item.date < *from || item.date > *to {
                 continue;
             }
             scan.users.entry(u).or_default().add(&item);
-            let m = mask[u as usize];
-            for (i, s) in scopes.iter().enumerate() {
-                if m & (1 << i) != 0 {
-                    if let Some(mix) = scan.clients.get_mut(s) {
-                        mix.add(&item);
-                    }
-                }
-            }
+            add_mix(&mut scan.clients);
+        }
+        if item.date == last_date {
+            let mut day = UserTotals::default();
+            day.add(&item);
+            tail.users.insert(u, (day.numbers, day.last_active));
+            add_mix(&mut tail.clients);
         }
     })?;
-    Ok(scans.into_iter().map(Arc::new).collect())
+    let tail = Arc::new(tail);
+    Ok(scans
+        .into_iter()
+        .zip(periods)
+        .map(|(mut scan, p)| {
+            if p.last == last {
+                scan.tail = Some(tail.clone());
+            }
+            Arc::new(scan)
+        })
+        .collect())
 }
 
 /// Keeps the preset periods of every tenant computed, on a thread of its own: at start, and
