@@ -299,7 +299,7 @@ pub async fn run(args: &Args, bin: &std::path::Path) -> anyhow::Result<()> {
             );
         }
         let log = std::fs::read_to_string(tmp.join("server.log")).unwrap_or_default();
-        if let Some(line) = log.lines().filter(|l| l.contains("console period scans computed")).last() {
+        if let Some(line) = log.lines().rfind(|l| l.contains("console period scans computed")) {
             println!("server: {}", line.split("INFO ").last().unwrap_or(line));
         }
         anyhow::Ok(())
