@@ -196,6 +196,16 @@ test('a wrong secret is refused with the API message, and the overview shows the
   t.rows.forEach((row, i) => {
     t.columns.forEach((key, j) => assert.equal(row[j], String(items[i][key]), `${key} on ${items[i].date}`));
   });
+  // And the department sums behind it equal the users' own rows, day by day (the export).
+  const exp = await fetch(`${demo.base}/open-apis/admin/v1/admin_user_stats/export?start_date=2026-10-22&end_date=2026-11-20`,
+    { headers: { authorization: `Bearer ${tok}` } });
+  const active = {};
+  for (const line of (await exp.text()).trim().split('\n')) {
+    const r = JSON.parse(line);
+    if (r.date) active[r.date] = (active[r.date] || 0) + r.suite_active_flag;
+  }
+  const dau = t.columns.indexOf('suite_dau');
+  t.rows.forEach((row) => assert.equal(Number(row[dau]), active[row[0]], `active users on ${row[0]}`));
   // Headline figures carry the change against the previous 30 days.
   const kpis = await page.$$eval('.kpi', (els) => els.map((e) => e.textContent));
   assert.equal(kpis.length, 8);

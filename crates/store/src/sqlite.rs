@@ -784,7 +784,21 @@ fn write_group(
                             id
                         }
                     };
-                    let sums_kept = match bases.check(&tx, tid, *basis, pending)? {
+                    // An earlier job of this group may have started holding the tenant's sums
+                    // back (its basis row is gone in this transaction): fold into them too.
+                    // (Asking `bases` again would find no row and call the sums stale, losing
+                    // this job's deltas while the flush puts the basis back: sums served short.)
+                    let held_here = holds.iter().find(|(t, _)| *t == tid).map(|&(_, b)| b);
+                    let check = match held_here {
+                        Some(b) if b == *basis => Check::Kept,
+                        Some(_) => {
+                            // Another directory within one group: the sums are stale after all.
+                            holds.retain(|(t, _)| *t != tid);
+                            Check::Stale
+                        }
+                        None => bases.check(&tx, tid, *basis, pending)?,
+                    };
+                    let sums_kept = match check {
                         Check::Kept => true,
                         Check::Holds(b) => {
                             holds.push((tid, b));
@@ -904,10 +918,13 @@ fn write_group(
         }
     }
     tx.commit()?;
-    for tid in stale {
+    for &tid in &stale {
         pending.drop_tenant(tid);
     }
     pending.tenants.extend(holds);
+    // (A tenant found stale later in the group than an earlier job folded into its sums: those
+    // sums are rebuilt, not written.)
+    dept.retain(|(tid, ..), _| !stale.contains(tid));
     if !dept.is_empty() {
         pending.since.get_or_insert_with(Instant::now);
         for ((tid, day, d, subtree, version), c) in dept {
