@@ -30,18 +30,21 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
-/// A session cookie of the console, signed in with `fields`.
-async fn sign_in(http: &reqwest::Client, base: &str, fields: &[(&str, &str)]) -> anyhow::Result<String> {
-    let page = http.get(format!("{base}/console/sign-in")).send().await?;
-    let csrf_cookie = page
-        .headers()
+/// The value a response sets cookie `name` to.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("adminstats_csrf="))
+        .find_map(|c| c.strip_prefix(name)?.strip_prefix('='))
         .and_then(|c| c.split(';').next())
-        .context("no CSRF cookie")?
-        .to_owned();
+        .map(str::to_owned)
+}
+
+/// A session cookie of the console, signed in with `fields`.
+async fn sign_in(http: &reqwest::Client, base: &str, fields: &[(&str, &str)]) -> anyhow::Result<String> {
+    let page = http.get(format!("{base}/console/sign-in")).send().await?;
+    let csrf_cookie = set_cookie(&page, "adminstats_csrf").context("no CSRF cookie")?;
     let body = page.text().await?;
     let at = body.find("name=\"csrf\" value=\"").context("no CSRF field")? + 19;
     let csrf = body[at..].split('"').next().unwrap_or("").to_owned();
@@ -53,15 +56,8 @@ async fn sign_in(http: &reqwest::Client, base: &str, fields: &[(&str, &str)]) ->
         .form(&form)
         .send()
         .await?;
-    let session = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("adminstats_session="))
-        .and_then(|c| c.split(';').next())
-        .with_context(|| format!("sign-in refused: HTTP {}", r.status()))?
-        .to_owned();
+    let session = set_cookie(&r, "adminstats_session")
+        .with_context(|| format!("sign-in refused: HTTP {}", r.status()))?;
     Ok(format!("adminstats_session={session}"))
 }
 
@@ -79,12 +75,7 @@ pub async fn run(args: &Args, bin: &std::path::Path) -> anyhow::Result<()> {
     let dir_path = tmp.join("directory.json");
     std::fs::write(&dir_path, &demo.directory_json)?;
     let dir: serde_json::Value = serde_json::from_str(&demo.directory_json)?;
-    let users: Vec<String> = dir["tenants"][0]["users"]
-        .as_array()
-        .context("users")?
-        .iter()
-        .filter_map(|u| u["open_id"].as_str().map(str::to_owned))
-        .collect();
+    let users = super::main_tenant_users(&dir)?;
     let operator = "bench-operator-token";
     let store = [
         "--data".to_owned(),

@@ -165,15 +165,20 @@ async fn new_rows_bench(
     Ok((lines, secs))
 }
 
-/// One event per user-day of the main tenant, in 1,000-line batches; and how many lines.
-fn new_rows_batches(args: &Args, demo: &adminstats_demo::Demo) -> anyhow::Result<(Vec<String>, usize)> {
-    let dir: serde_json::Value = serde_json::from_str(&demo.directory_json)?;
-    let users: Vec<String> = dir["tenants"][0]["users"]
+/// The `open_id` of every user of the directory's first (main) tenant, in file order.
+fn main_tenant_users(dir: &serde_json::Value) -> anyhow::Result<Vec<String>> {
+    Ok(dir["tenants"][0]["users"]
         .as_array()
         .context("users")?
         .iter()
         .filter_map(|u| u["open_id"].as_str().map(str::to_owned))
-        .collect();
+        .collect())
+}
+
+/// One event per user-day of the main tenant, in 1,000-line batches; and how many lines.
+fn new_rows_batches(args: &Args, demo: &adminstats_demo::Demo) -> anyhow::Result<(Vec<String>, usize)> {
+    let dir: serde_json::Value = serde_json::from_str(&demo.directory_json)?;
+    let users = main_tenant_users(&dir)?;
     // 10:00 local (UTC+8) on 2025-11-20 and the days before it: a year before the days the other
     // phases read (the README's new-row figures were measured on these days).
     let last_ms = 1_763_604_000_000i64; // 2025-11-20T10:00:00+08:00

@@ -61,3 +61,26 @@ fn the_benchmark_runs_and_prints_every_figure() {
         }
     }
 }
+
+#[test]
+fn the_console_benchmark_runs_and_prints_every_page() {
+    let bin = server_binary();
+    let out = Command::new(env!("CARGO_BIN_EXE_adminstats-bench"))
+        .args(["--console", "--users", "60", "--console-requests", "2", "--ingest-clients", "2"])
+        .arg("--bin")
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for figure in [
+        "console overview?period=180",
+        "console clients?period=30",
+        "console operator",
+        "every page p95 < 500 ms",
+        "after 1,000 late events",
+        "custom 179 days",
+    ] {
+        assert!(stdout.contains(figure), "no {figure:?} in:\n{stdout}");
+    }
+}
