@@ -123,6 +123,11 @@ impl User {
     pub fn has_row_on(&self, day: Day) -> bool {
         self.first_day <= day && self.last_day.is_none_or(|l| day <= l)
     }
+
+    /// Whether the user has a row on some day of `[first, last]`.
+    pub fn has_row_in(&self, first: Day, last: Day) -> bool {
+        self.first_day <= last && self.last_day.is_none_or(|l| first <= l)
+    }
 }
 
 /// The kind of an app.

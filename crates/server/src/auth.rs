@@ -166,6 +166,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, NoBearer> {
 }
 
 /// The authenticated caller of an open-API request: a directory snapshot and the app's place in it.
+#[derive(Clone)]
 pub struct Caller {
     pub directory: Arc<Directory>,
     tenant: usize,
@@ -173,6 +174,7 @@ pub struct Caller {
 }
 
 /// Who calls: an app of the directory, or the operator reading a tenant through the console.
+#[derive(Clone)]
 enum AppSlot {
     Index(usize),
     Operator(Arc<App>),
@@ -193,11 +195,6 @@ impl Caller {
             AppSlot::Operator(app) => app,
         }
     }
-    /// Whether the operator calls (through the console).
-    pub fn is_operator(&self) -> bool {
-        matches!(self.app, AppSlot::Operator(_))
-    }
-
     /// The app `app_id` of `directory`, as a caller (the console's signed-in app).
     pub fn of_app(directory: Arc<Directory>, app_id: &str) -> Option<Caller> {
         let (tenant, app) = directory.app_index(app_id)?;

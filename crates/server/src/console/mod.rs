@@ -362,7 +362,7 @@ fn period_of(p: &Params, published: Day) -> Result<Period, ApiError> {
     let n = match p.get("period").map(String::as_str) {
         None | Some("") => 30,
         Some(s) => match s.parse::<i32>() {
-            Ok(n @ (7 | 30 | 90 | 180)) => n,
+            Ok(n) if scan::PRESETS.contains(&n) => n,
             _ => return Err(ApiError::Param(format!("period {s:?} must be 7, 30, 90 or 180"))),
         },
     };
@@ -432,6 +432,8 @@ async fn serve_page(
     };
     let p = params(raw.as_deref());
     let csv = p.get("format").is_some_and(|f| f == "csv");
+    // The table a CSV download asks for.
+    let table = csv.then(|| p.get("table").cloned().unwrap_or_default());
     let st = state.clone();
     let s2 = session.clone();
     let name2 = name.clone();
@@ -446,12 +448,10 @@ async fn serve_page(
             let (status, code) = e.status_and_code();
             let status = page_status(&e, status);
             let shell = Shell::minimal(&state, &session, lang, &name);
-            return render_page(&state, status, &shell, &View::default(), Some(format!("{e} (code {code})")));
+            return render_page(status, &shell, &View::default(), Some(format!("{e} (code {code})")));
         }
     };
-    if csv {
-        let params = params(raw.as_deref());
-        let id = params.get("table").cloned().unwrap_or_default();
+    if let Some(id) = table {
         return match view.tables.iter().find(|t| t.id == id) {
             Some(t) => {
                 let file =
@@ -471,7 +471,7 @@ async fn serve_page(
             None => secured(ApiError::Param(format!("table {id:?} is not on this page")).into_response()),
         };
     }
-    render_page(&state, StatusCode::OK, &shell, &view, None)
+    render_page(StatusCode::OK, &shell, &view, None)
 }
 
 /// The HTTP status of a page that could not be built: the API's, except where Lark's own is not
@@ -633,8 +633,6 @@ fn build(
         _ => return Err(ApiError::NotFound),
     };
     let q = if shell.query.is_empty() { String::new() } else { format!("{}&", shell.query) };
-    let base = shell.here.rsplit('/').next().unwrap_or("").to_owned();
-    let base = if open_id.is_some() { format!("users/{base}") } else { base };
     // The first chart across the page, the rest two by two (a last odd one across as well).
     let n = view.charts.len();
     for (i, c) in view.charts.iter_mut().enumerate() {
@@ -643,23 +641,16 @@ fn build(
             || (i == n - 1 && !(n - 1).is_multiple_of(2));
     }
     for t in &mut view.tables {
-        t.csv_href = format!("/console/{base}?{q}format=csv&table={}", t.id);
+        t.csv_href = format!("{}?{q}format=csv&table={}", shell.here, t.id);
     }
     Ok((view, shell))
 }
 
-fn render_page(
-    state: &AppState,
-    status: StatusCode,
-    shell: &Shell,
-    view: &View,
-    error: Option<String>,
-) -> Response {
-    let _ = state;
+fn render_page(status: StatusCode, shell: &Shell, view: &View, error: Option<String>) -> Response {
     let lang = Lang::parse(shell.lang).unwrap_or(Lang::En);
     let charts = serde_json::to_string(&view.charts).unwrap_or_else(|_| "[]".into());
     let presets: Vec<(i32, String)> =
-        [7, 30, 90, 180].iter().map(|&n| (n, fill(lang, "last_n_days", &[("n", &n.to_string())]))).collect();
+        scan::PRESETS.iter().map(|&n| (n, fill(lang, "last_n_days", &[("n", &n.to_string())]))).collect();
     let rendered = templates().get_template("page.html").and_then(|t| {
         t.render(context! {
             t => i18n::all(lang),

@@ -7,8 +7,8 @@
 //! rows (the same `UserQuery` rows the API serves, so the same numbers), for several periods at
 //! once; a page then picks the users of its caller's scope from it. Scans are kept per (tenant,
 //! period, directory, revisions of the period's days): a late event restates a day, moves its
-//! revision, and the next page computes a fresh scan; nothing stale is ever shown. The preset
-//! periods of every tenant are computed in the background at start and after each day's
+//! revision, and the next page computes a fresh scan; nothing stale is ever shown. Once a tenant's
+//! console has asked for a scan, its preset periods are read in the background after each day's
 //! publication, so that an admin rarely waits for one; a scan too large to read while a page
 //! waits (a custom range of a big tenant, or a period just restated) is read in the background
 //! while the page says so and looks again by itself.
@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use adminstats_core::directory::DeptRef;
+use adminstats_core::directory::{DeptRef, Tenant};
 use adminstats_core::{Day, Directory};
 use adminstats_wire::UserStatItem;
 
@@ -33,13 +33,28 @@ const KEPT: usize = 16;
 /// The periods computed ahead of time, in days.
 pub const PRESETS: [i32; 4] = [7, 30, 90, 180];
 
+/// A user-table number: column key, word, and how a row gives it.
+pub type UserNumber = (&'static str, &'static str, fn(&UserStatItem) -> i64);
+
+/// The numbers a user table totals over a period, each declared once: its column key (the API's
+/// field, or `active_days`), its word (`i18n`), and how a row gives it.
+pub const USER_NUMBERS: [UserNumber; 8] = [
+    ("active_days", "active_days", |i| i.suite_active_flag),
+    ("send_messenger_num", "messages_sent", |i| i.send_messenger_num),
+    ("create_docs_num", "docs_created", |i| i.create_docs_num),
+    ("vc_num", "meetings", |i| i.vc_num),
+    ("vc_duration", "meeting_minutes", |i| i.vc_duration),
+    ("email_send_count", "emails_sent", |i| i.email_send_count),
+    ("total_search_count", "searches", |i| i.total_search_count),
+    ("create_task_num", "tasks_created", |i| i.create_task_num),
+];
+
 /// One user's totals over a period.
 #[derive(Debug, Clone, Default)]
 pub struct UserTotals {
     /// The latest row's `last_active_time`.
     pub last_active: String,
-    /// As [`USER_NUMBERS`](super::views::USER_NUMBERS): active days, messages, docs, meetings,
-    /// meeting minutes, emails sent, searches, tasks.
+    /// As [`USER_NUMBERS`].
     pub numbers: [i64; 8],
 }
 
@@ -47,19 +62,17 @@ impl UserTotals {
     /// Adds one row (rows come in day order, so the last one sets the latest values).
     pub fn add(&mut self, i: &UserStatItem) {
         self.last_active.clone_from(&i.last_active_time);
-        for (n, v) in self.numbers.iter_mut().zip([
-            i.suite_active_flag,
-            i.send_messenger_num,
-            i.create_docs_num,
-            i.vc_num,
-            i.vc_duration,
-            i.email_send_count,
-            i.total_search_count,
-            i.create_task_num,
-        ]) {
-            *n += v;
+        for (n, (_, _, of)) in self.numbers.iter_mut().zip(USER_NUMBERS) {
+            *n += of(i);
         }
     }
+}
+
+/// How a scan files the client mix of an app's data scope: its departments, sorted.
+pub fn scope_key(app: &adminstats_core::directory::App) -> Vec<DeptRef> {
+    let mut s = app.data_scope.clone();
+    s.sort();
+    s
 }
 
 /// The client mix of a set of users over a period, counted in user-days.
@@ -215,7 +228,9 @@ struct Key {
     tenant: String,
     first: Day,
     last: Day,
-    directory: usize,
+    /// The tenant's [`dept_basis`](adminstats_core::directory::Tenant::dept_basis): the directory
+    /// facts the rows (and the data scopes' members) depend on.
+    basis: i64,
     /// (day, revision, change_seq) of every restated day of the period: a late event moves it.
     revisions: Vec<(i32, i64, i64)>,
 }
@@ -229,7 +244,7 @@ impl Key {
         self.tenant == other.tenant
             && self.first == other.first
             && self.last == other.last
-            && self.directory == other.directory
+            && self.basis == other.basis
             && before(self) == before(other)
     }
 
@@ -250,10 +265,13 @@ pub struct ScanCache {
     /// Scans of at most this many rows are computed while the page waits; larger ones in the
     /// background (about 2.5 µs a row on the 2-core development machine).
     sync_rows: std::sync::atomic::AtomicUsize,
-    /// Per tenant, the last published day and directory its presets were computed for.
-    warmed: Mutex<HashMap<String, (Day, usize)>>,
+    /// Per tenant, the last published day and basis its presets were computed for.
+    warmed: Mutex<HashMap<String, (Day, i64)>>,
+    /// Tenants whose number-sorted users or clients page someone has opened: only their presets
+    /// are kept computed ahead of time.
+    wanted: Mutex<std::collections::HashSet<String>>,
     /// The last day read again for a restatement, shared by the periods that end on it.
-    recent: Mutex<Option<(String, usize, Arc<DayPart>)>>,
+    recent: Mutex<Option<(String, i64, Arc<DayPart>)>>,
 }
 
 impl Default for ScanCache {
@@ -264,6 +282,7 @@ impl Default for ScanCache {
             pending: Mutex::default(),
             sync_rows: std::sync::atomic::AtomicUsize::new(SYNC_ROWS),
             warmed: Mutex::default(),
+            wanted: Mutex::default(),
             recent: Mutex::default(),
         }
     }
@@ -303,14 +322,19 @@ fn revisions(
         .collect())
 }
 
-fn key(state: &AppState, directory: &Arc<Directory>, tenant: &str, p: Period) -> Result<Key, ApiError> {
+fn key(state: &AppState, tenant: &Tenant, p: Period) -> Result<Key, ApiError> {
     Ok(Key {
-        tenant: tenant.to_owned(),
+        tenant: tenant.key.clone(),
         first: p.first,
         last: p.last,
-        directory: Arc::as_ptr(directory) as usize,
-        revisions: revisions(state, tenant, p.first, p.last)?,
+        basis: tenant.dept_basis(),
+        revisions: revisions(state, &tenant.key, p.first, p.last)?,
     })
+}
+
+/// The preset periods ending on `last`.
+fn presets(last: Day) -> Vec<Period> {
+    PRESETS.iter().map(|&n| Period { first: last.plus(1 - n), last, preset: Some(n) }).collect()
 }
 
 impl ScanCache {
@@ -344,13 +368,12 @@ impl ScanCache {
         if old.tail.as_ref().and_then(|t| t.day) != Some(k.last) {
             return Ok(None);
         }
-        let dir = Arc::as_ptr(directory) as usize;
         let cached = {
             let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             recent
                 .as_ref()
                 .filter(|(t, d, part)| {
-                    *t == k.tenant && *d == dir && part.day == Some(k.last) && part.rev == k.last_rev()
+                    *t == k.tenant && *d == k.basis && part.day == Some(k.last) && part.rev == k.last_rev()
                 })
                 .map(|r| r.2.clone())
         };
@@ -361,7 +384,7 @@ impl ScanCache {
                 let read = compute(state, directory, &k.tenant, &[day])?;
                 let Some(part) = read.first().and_then(|s| s.tail.clone()) else { return Ok(None) };
                 *self.recent.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((k.tenant.clone(), dir, part.clone()));
+                    Some((k.tenant.clone(), k.basis, part.clone()));
                 part
             }
         };
@@ -372,12 +395,9 @@ impl ScanCache {
     }
 
     /// The scan of the caller's tenant over `period`, computed now if it is not kept. Blocking.
-    ///
-    /// # Errors
-    /// The store failed.
-    pub fn get(&self, state: &AppState, caller: &Caller, period: Period) -> Result<Arc<Scan>, ApiError> {
+    fn get(&self, state: &AppState, caller: &Caller, period: Period) -> Result<Arc<Scan>, ApiError> {
         let tenant = caller.tenant().key.clone();
-        let k = key(state, &caller.directory, &tenant, period)?;
+        let k = key(state, caller.tenant(), period)?;
         if let Some(s) = self.find(&k) {
             return Ok(s);
         }
@@ -400,14 +420,16 @@ impl ScanCache {
     }
 
     /// The scan of the caller's tenant over `period` if it is kept or small enough to compute
-    /// now; otherwise it is started in the background (one at a time) and the page says when to
-    /// look again, instead of holding the admin for a minute. Blocking.
+    /// now; otherwise it is started in the background (one at a time; a preset period is read
+    /// with the other presets missing, in the same pass) and the page says when to look again,
+    /// instead of holding the admin for a minute. Blocking.
     ///
     /// # Errors
     /// The store failed.
     pub fn get_or_start(&self, state: &AppState, caller: &Caller, period: Period) -> Result<Ready, ApiError> {
         let tenant = caller.tenant();
-        let k = key(state, &caller.directory, &tenant.key, period)?;
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.key.clone());
+        let k = key(state, tenant, period)?;
         if let Some(s) = self.find(&k) {
             return Ok(Ready::Now(s));
         }
@@ -428,26 +450,15 @@ impl ScanCache {
         if pending.is_some() {
             return Ok(Ready::Later(eta));
         }
-        *pending = Some(k.clone());
+        *pending = Some(k);
         drop(pending);
         tracing::info!(tenant = tenant.key, first = %period.first, last = %period.last, rows, "console period scan started in the background");
         let (state2, directory, tenant_key) = (state.clone(), caller.directory.clone(), tenant.key.clone());
         let started = std::thread::Builder::new().name("console-scan".into()).spawn(move || {
             let cache = &state2.console.scans;
-            {
-                let _one = cache.computing.lock().unwrap_or_else(|p| p.into_inner());
-                let started = std::time::Instant::now();
-                match compute(&state2, &directory, &tenant_key, &[period]) {
-                    Ok(mut scans) => {
-                        cache.keep(k, scans.pop().unwrap_or_default());
-                        tracing::info!(
-                            tenant = tenant_key,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "console period scan computed in the background"
-                        );
-                    }
-                    Err(e) => tracing::warn!(tenant = tenant_key, error = %e, "console scan failed"),
-                }
+            if let Some(tenant) = directory.tenant(&tenant_key) {
+                let periods = if period.preset.is_some() { presets(period.last) } else { vec![period] };
+                cache.read_missing(&state2, &directory, tenant, periods);
             }
             *cache.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
         });
@@ -458,49 +469,62 @@ impl ScanCache {
         Ok(Ready::Later(eta))
     }
 
-    /// Computes the preset periods of every tenant whose last published day (or directory) moved
-    /// since it last did, in one pass per tenant. A day restated by late events is not a reason:
-    /// its scans are read again when a page asks for them, so that a producer replaying old
-    /// events does not keep a core busy for a console nobody is looking at. Blocking.
+    /// Reads those of `periods` that are not kept, in one pass, and keeps them (one reader at a
+    /// time). Blocking.
+    fn read_missing(
+        &self,
+        state: &AppState,
+        directory: &Arc<Directory>,
+        tenant: &Tenant,
+        periods: Vec<Period>,
+    ) {
+        let _one = self.computing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut missing = Vec::new();
+        for p in periods {
+            match key(state, tenant, p) {
+                Ok(k) if self.find(&k).is_none() => missing.push((k, p)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(tenant = tenant.key, error = %e, "console scan not read"),
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let ps: Vec<Period> = missing.iter().map(|m| m.1).collect();
+        match compute(state, directory, &tenant.key, &ps) {
+            Ok(scans) => {
+                for ((k, _), s) in missing.into_iter().zip(scans) {
+                    self.keep(k, s);
+                }
+                tracing::info!(
+                    tenant = tenant.key,
+                    periods = ps.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "console period scans computed"
+                );
+            }
+            Err(e) => tracing::warn!(tenant = tenant.key, error = %e, "console scan not read"),
+        }
+    }
+
+    /// Reads the preset periods of every tenant whose console someone uses, when its last
+    /// published day (or its directory facts) moved since it last did, in one pass per tenant. A
+    /// day restated by late events is not a reason: its scans are read again when a page asks for
+    /// them, so that a producer replaying old events does not keep a core busy for a console
+    /// nobody is looking at. Blocking.
     pub fn warm(&self, state: &AppState) {
         let directory = state.directory();
-        for tenant in &directory.tenants {
+        let wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for tenant in directory.tenants.iter().filter(|t| wanted.contains(&t.key)) {
             let last = Day::last_published(state.calendar.now_ms(), tenant.geo);
-            let stamp = (last, Arc::as_ptr(&directory) as usize);
-            if self.warmed.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant.key) == Some(&stamp) {
+            let stamp = (last, tenant.dept_basis());
+            if self.warmed.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.key.clone(), stamp)
+                == Some(stamp)
+            {
                 continue;
             }
-            self.warmed.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.key.clone(), stamp);
-            let periods: Vec<Period> =
-                PRESETS.iter().map(|&n| Period { first: last.plus(1 - n), last, preset: Some(n) }).collect();
-            let _one = self.computing.lock().unwrap_or_else(|p| p.into_inner());
-            let mut missing = Vec::new();
-            for p in periods {
-                match key(state, &directory, &tenant.key, p) {
-                    Ok(k) if self.find(&k).is_none() => missing.push((k, p)),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(tenant = tenant.key, error = %e, "console scan not warmed"),
-                }
-            }
-            if missing.is_empty() {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let ps: Vec<Period> = missing.iter().map(|m| m.1).collect();
-            match compute(state, &directory, &tenant.key, &ps) {
-                Ok(scans) => {
-                    for ((k, _), s) in missing.into_iter().zip(scans) {
-                        self.keep(k, s);
-                    }
-                    tracing::info!(
-                        tenant = tenant.key,
-                        periods = ps.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "console period scans computed"
-                    );
-                }
-                Err(e) => tracing::warn!(tenant = tenant.key, error = %e, "console scan not warmed"),
-            }
+            self.read_missing(state, &directory, tenant, presets(last));
         }
     }
 }
@@ -522,11 +546,10 @@ fn compute(
         .ok_or_else(|| ApiError::Internal(format!("tenant {tenant_key} left the directory")))?;
     let tenant = caller.tenant();
     // The data scopes whose client mix is kept: every app's, and the whole tenant's.
-    let mut scopes: Vec<Vec<DeptRef>> = vec![vec![None]];
+    let mut scopes: Vec<Vec<DeptRef>> = vec![scope_key(caller.app())];
     let mut members: Vec<Arc<[u32]>> = vec![caller.app().scope_users.clone()];
     for app in &tenant.apps {
-        let mut s = app.data_scope.clone();
-        s.sort();
+        let s = scope_key(app);
         if !scopes.contains(&s) && scopes.len() < 64 {
             scopes.push(s);
             members.push(app.scope_users.clone());
@@ -607,8 +630,8 @@ fn compute(
         .collect())
 }
 
-/// Keeps the preset periods of every tenant computed, on a thread of its own: at start, and
-/// within a minute of each day's publication or a directory reload. Ends with the server.
+/// Keeps the preset periods of the tenants whose console is used computed, on a thread of its
+/// own: within a minute of each day's publication or a directory reload. Ends with the server.
 pub fn warm_in_background(state: &AppState) {
     let weak = state.downgrade();
     let started = std::thread::Builder::new().name("console-scans".into()).spawn(move || loop {

@@ -11,16 +11,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use adminstats_core::directory::{DeptRef, Tenant};
+use adminstats_core::metrics::{ratio2, DeptCounts};
 use adminstats_core::Day;
-use adminstats_wire::vocab::SCOPE_DEPT_STATS;
+use adminstats_wire::vocab::{ALL_PRODUCT_VERSIONS, SCOPE_DEPT_STATS};
 use adminstats_wire::{DeptStatItem, DeptStatsQuery, UserStatItem, UserStatsQuery};
 
 use super::i18n::{fill, word, Lang};
-use super::scan::{ClientMix, Ready, UserTotals};
+use super::scan::{scope_key, ClientMix, Ready, UserTotals, USER_NUMBERS};
 use super::table::{Cell, Chart, ChartKind, Column, Table};
 use crate::auth::Caller;
 use crate::query::users::Endpoint;
-use crate::query::{DeptQuery, Routed, UserQuery};
+use crate::query::{render, DeptQuery, Routed, UserQuery};
 use crate::state::AppState;
 use crate::ApiError;
 
@@ -88,20 +89,42 @@ impl Ctx<'_> {
     }
 }
 
-fn clone_caller(c: &Caller) -> Caller {
-    if c.is_operator() {
-        Caller::operator(c.directory.clone(), &c.tenant().key).expect("the operator's tenant exists")
-    } else {
-        Caller::of_app(c.directory.clone(), &c.app().app_id).expect("the caller's app exists")
-    }
-}
-
 /// The open department id the API names department `d` by (`"0"` for the root).
 pub fn open_dept_id(tenant: &Tenant, d: DeptRef) -> String {
     d.map_or_else(|| "0".to_owned(), |i| tenant.departments[i as usize].open_department_id.clone())
 }
 
-/// A department query as the API would parse it (the same checks), then widened to `period`.
+/// A department's all-versions sums of each day of `[from, to]`: the query the API would parse
+/// (the same checks, on a one-day range), then widened.
+fn dept_counts(
+    ctx: &Ctx<'_>,
+    d: DeptRef,
+    with_children: bool,
+    from: Day,
+    to: Day,
+) -> Result<Vec<(Day, DeptCounts)>, ApiError> {
+    let q = DeptStatsQuery {
+        department_id_type: Some("open_department_id".into()),
+        department_id: Some(open_dept_id(ctx.tenant(), d)),
+        contains_child_dept: Some(with_children.to_string()),
+        start_date: Some(from.to_string()),
+        end_date: Some(from.to_string()),
+        ..DeptStatsQuery::default()
+    };
+    let query = match DeptQuery::parse(ctx.state, ctx.caller.clone(), &q)? {
+        Routed::Local(q) => q,
+        Routed::Peer { .. } => return Err(ApiError::Internal("the console reads only this geo".into())),
+    };
+    query.series(ctx.state, &ctx.caller.directory, from, to)
+}
+
+/// `days` as the API's items of department `d` (all product versions).
+fn dept_items(tenant: &Tenant, d: DeptRef, days: &[(Day, DeptCounts)]) -> Vec<DeptStatItem> {
+    let id = open_dept_id(tenant, d);
+    days.iter().map(|(day, c)| render::dept_item(tenant, d, &id, *day, ALL_PRODUCT_VERSIONS, c)).collect()
+}
+
+/// A department's items of each day of `[from, to]`, as `admin_dept_stats` renders them.
 fn dept_series(
     ctx: &Ctx<'_>,
     d: DeptRef,
@@ -109,22 +132,7 @@ fn dept_series(
     from: Day,
     to: Day,
 ) -> Result<Vec<DeptStatItem>, ApiError> {
-    let tenant = ctx.tenant();
-    let probe_last = from.plus(0);
-    let q = DeptStatsQuery {
-        department_id_type: Some("open_department_id".into()),
-        department_id: Some(open_dept_id(tenant, d)),
-        contains_child_dept: Some(with_children.to_string()),
-        start_date: Some(from.to_string()),
-        end_date: Some(probe_last.to_string()),
-        ..DeptStatsQuery::default()
-    };
-    let query = match DeptQuery::parse(ctx.state, clone_caller(ctx.caller), &q)? {
-        Routed::Local(q) => q,
-        Routed::Peer { .. } => return Err(ApiError::Internal("the console reads only this geo".into())),
-    };
-    let directory = query.caller.directory.clone();
-    query.series(ctx.state, &directory, from, to)
+    Ok(dept_items(ctx.tenant(), d, &dept_counts(ctx, d, with_children, from, to)?))
 }
 
 /// A user query as the API would parse it (export rules: any range).
@@ -143,7 +151,7 @@ fn user_query(
         user_id: user.map(str::to_owned),
         ..UserStatsQuery::default()
     };
-    match UserQuery::parse(ctx.state, clone_caller(ctx.caller), &q, Endpoint::Export)? {
+    match UserQuery::parse(ctx.state, ctx.caller.clone(), &q, Endpoint::Export)? {
         Routed::Local(q) => Ok(q),
         Routed::Peer { .. } => Err(ApiError::Internal("the console reads only this geo".into())),
     }
@@ -166,63 +174,6 @@ pub fn scope_roots(caller: &Caller) -> Vec<DeptRef> {
 /// Whether the caller may read department statistics.
 pub fn has_dept_scope(caller: &Caller) -> bool {
     caller.app().has_scope(SCOPE_DEPT_STATS)
-}
-
-/// Sums the items of several departments day by day (the caller's scope roots), recomputing the
-/// rates from the sums as the API computes them.
-fn sum_by_day(series: Vec<Vec<DeptStatItem>>) -> Vec<DeptStatItem> {
-    let mut it = series.into_iter();
-    let Some(mut acc) = it.next() else { return Vec::new() };
-    for other in it {
-        for (a, b) in acc.iter_mut().zip(other) {
-            macro_rules! add { ($($f:ident),*) => { $(a.$f += b.$f;)* } }
-            add!(
-                total_user_num,
-                active_user_num,
-                suite_dau,
-                new_user_num,
-                new_active_num,
-                resign_user_num,
-                im_dau,
-                send_messenger_user_num,
-                send_messenger_num,
-                docs_dau,
-                create_docs_user_num,
-                create_docs_num,
-                cal_dau,
-                create_cal_user_num,
-                create_cal_num,
-                vc_dau,
-                vc_duration,
-                task_dau,
-                create_task_user_num,
-                create_task_num,
-                email_send_count,
-                email_receive_count,
-                email_send_ext_count,
-                email_receive_ext_count,
-                email_send_in_count,
-                email_receive_in_count,
-                search_active_dau,
-                total_search_count,
-                quick_search_count,
-                tab_search_count
-            );
-        }
-    }
-    for a in &mut acc {
-        a.active_user_rate = ratio2(a.active_user_num, a.total_user_num);
-        a.suite_active_rate = ratio2(a.suite_dau, a.total_user_num);
-    }
-    acc
-}
-
-/// A two-decimal ratio as the API renders it (`"0.00"` when the denominator is 0).
-pub fn ratio2(n: i64, d: i64) -> String {
-    if d == 0 {
-        return "0.00".into();
-    }
-    format!("{:.2}", n as f64 / d as f64)
 }
 
 /// `+12.5%` and the trend of `now` against `before`.
@@ -385,11 +336,22 @@ pub fn overview(ctx: &Ctx<'_>) -> Result<View, ApiError> {
         return Ok(view);
     }
     let prev = ctx.period.previous();
-    let series = scope_roots(ctx.caller)
-        .into_iter()
-        .map(|d| dept_series(ctx, d, true, prev.first, ctx.period.last))
-        .collect::<Result<Vec<_>, _>>()?;
-    let all = sum_by_day(series);
+    // The caller's scope, summed day by day over its outermost departments, then rendered as the
+    // API renders a department's sums.
+    let roots = scope_roots(ctx.caller);
+    let mut sums: Vec<(Day, DeptCounts)> = Vec::new();
+    for &d in &roots {
+        let days = dept_counts(ctx, d, true, prev.first, ctx.period.last)?;
+        if sums.is_empty() {
+            sums = days;
+        } else {
+            for (acc, (_, c)) in sums.iter_mut().zip(&days) {
+                acc.1.fold(c);
+            }
+        }
+    }
+    let shown = if roots.len() == 1 { roots[0] } else { None };
+    let all = dept_items(ctx.tenant(), shown, &sums);
     let split = all.iter().position(|i| i.date >= ctx.period.first.to_string()).unwrap_or(all.len());
     let (before, now) = all.split_at(split);
     let (t, p) = (Totals::of(now), Totals::of(before));
@@ -474,7 +436,7 @@ pub fn departments(ctx: &Ctx<'_>, dept: Option<&str>, with_children: bool) -> Re
             .departments
             .iter()
             .enumerate()
-            .filter(|(_, x)| x.parent == d && (d.is_some() || x.parent.is_none()))
+            .filter(|(_, x)| x.parent == d)
             .map(|(i, _)| Some(i as u32))
             .collect(),
         None => roots.clone(),
@@ -578,18 +540,6 @@ pub fn departments(ctx: &Ctx<'_>, dept: Option<&str>, with_children: bool) -> Re
     Ok(view)
 }
 
-/// The users table's number columns: (key, word).
-pub const USER_NUMBERS: [(&str, &str); 8] = [
-    ("active_days", "active_days"),
-    ("send_messenger_num", "messages_sent"),
-    ("create_docs_num", "docs_created"),
-    ("vc_num", "meetings"),
-    ("vc_duration", "meeting_minutes"),
-    ("email_send_count", "emails_sent"),
-    ("total_search_count", "searches"),
-    ("create_task_num", "tasks_created"),
-];
-
 /// Each user's totals over `rows`, in the order of the users' first rows.
 fn user_totals(rows: Vec<(u32, UserStatItem)>) -> Vec<(u32, UserTotals)> {
     let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
@@ -625,9 +575,7 @@ pub fn users(
         .filter(|&u| {
             let user = &tenant.users[u as usize];
             // Only users with a row in the period: those the API would list for it.
-            let listed =
-                user.first_day <= ctx.period.last && user.last_day.is_none_or(|l| l >= ctx.period.first);
-            listed
+            user.has_row_in(ctx.period.first, ctx.period.last)
                 && (needle.is_empty()
                     || user.name.to_lowercase().contains(&needle)
                     || user.open_id.to_lowercase() == needle
@@ -636,7 +584,7 @@ pub fn users(
         })
         .collect();
     let total = matching.len();
-    let by_number = USER_NUMBERS.iter().position(|&(k, _)| k == sort);
+    let by_number = USER_NUMBERS.iter().position(|&(k, ..)| k == sort);
     let pages = total.div_ceil(USERS_PER_PAGE).max(1);
     let page = page.clamp(1, pages);
     let shown: Vec<(u32, UserTotals)> = match by_number {
@@ -694,7 +642,7 @@ pub fn users(
     };
     let sort_link = |key: &str| {
         let dir = if sort == key && !desc { "desc" } else { "asc" };
-        let dir = if sort != key && USER_NUMBERS.iter().any(|&(k, _)| k == key) { "desc" } else { dir };
+        let dir = if sort != key && USER_NUMBERS.iter().any(|&(k, ..)| k == key) { "desc" } else { dir };
         format!("{base_href}&sort={key}&dir={dir}")
     };
     let mut columns = vec![
@@ -702,7 +650,7 @@ pub fn users(
         Column::text("department", ctx.w("department")),
         Column::text("last_active_time", ctx.w("last_active")),
     ];
-    columns.extend(USER_NUMBERS.iter().map(|&(k, w)| Column::number(k, ctx.w(w))));
+    columns.extend(USER_NUMBERS.iter().map(|&(k, w, _)| Column::number(k, ctx.w(w))));
     for c in &mut columns {
         if c.key != "last_active_time" {
             c.sort_href = Some(sort_link(&c.key));
@@ -819,8 +767,7 @@ pub fn clients(ctx: &Ctx<'_>) -> Result<View, ApiError> {
     // The API's checks for this caller (scope, app type) first; then its scope's mix from the
     // tenant's scan of the period.
     let query = user_query(ctx, None, None, ctx.period)?;
-    let mut scope = ctx.caller.app().data_scope.clone();
-    scope.sort();
+    let scope = scope_key(ctx.caller.app());
     let scan = match ctx.state.console.scans.get_or_start(ctx.state, ctx.caller, ctx.period)? {
         Ready::Now(scan) => scan,
         Ready::Later(secs) => {
@@ -840,16 +787,15 @@ pub fn clients(ctx: &Ctx<'_>) -> Result<View, ApiError> {
             &computed
         }
     };
-    let ClientMix { by_day: days, platforms, packages, os_versions: os, client_versions: client } =
-        mix_of.clone();
+    let ClientMix { by_day: days, platforms, packages, os_versions: os, client_versions: client } = mix_of;
     let mut by_day: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     let mut day = ctx.period.first;
     while day <= ctx.period.last.min(query.last) {
         by_day.insert(day.to_string(), days.get(&day.to_string()).cloned().unwrap_or_default());
         day = day.plus(1);
     }
-    let mix = |id: &'static str, title: &str, col: &str, counts: BTreeMap<String, i64>, top: usize| {
-        let mut v: Vec<(String, i64)> = counts.into_iter().collect();
+    let mix = |id: &'static str, title: &str, col: &str, counts: &BTreeMap<String, i64>, top: usize| {
+        let mut v: Vec<(String, i64)> = counts.iter().map(|(k, n)| (k.clone(), *n)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(top);
         let mut t = Table::new(
@@ -973,19 +919,22 @@ pub fn operator(state: &AppState, lang: Lang, tenant: &Tenant) -> Result<View, A
         ],
         true,
     );
-    for r in revisions.iter().rev() {
+    // Every published day (the store lists only the restated ones), newest first.
+    let mut day = last;
+    while day >= first {
+        let r = revisions.iter().find(|r| r.day == day);
         days.rows.push(vec![
-            Cell::Text(r.day.to_string()),
-            Cell::Int(r.revision),
+            Cell::Text(day.to_string()),
+            Cell::Int(r.map_or(0, |r| r.revision)),
             Cell::Text(
-                r.changed_at_ms
+                r.and_then(|r| r.changed_at_ms)
                     .map(|ms| adminstats_core::calendar::format_local(ms, tenant.geo))
                     .unwrap_or_default(),
             ),
         ]);
+        day = day.plus(-1);
     }
-    let restated = revisions.iter().filter(|r| r.revision > 0).count();
-    view.extra.insert("restated", restated.into());
+    view.extra.insert("restated", revisions.len().into());
     view.tables.push(days);
     let size = state.store.size_bytes()?;
     view.extra.insert("store_size", format!("{:.1} MB", size as f64 / 1e6).into());

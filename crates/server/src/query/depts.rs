@@ -169,10 +169,11 @@ impl DeptQuery {
         Ok((items.into_iter().map(|(_, i)| i).collect(), token))
     }
 
-    /// Every item of `[first, last]` (the last clamped to the last published day) in one answer,
-    /// past the API's 91-day and page-size limits: the console's periods of up to 180 days and the
-    /// one before them. The query's checks (scope, department, data scope) are the API's, already
-    /// passed by [`DeptQuery::parse`].
+    /// The all-versions sums of every day of `[first, last]` (the last clamped to the last
+    /// published day) in one answer, past the API's 91-day and page-size limits: the console's
+    /// periods of up to 180 days and the one before them, rendered with [`render::dept_item`]
+    /// (several departments' sums may be folded first). The query's checks (scope, department,
+    /// data scope) are the API's, already passed by [`DeptQuery::parse`].
     ///
     /// # Errors
     /// The store failed.
@@ -182,10 +183,10 @@ impl DeptQuery {
         directory: &Arc<Directory>,
         first: Day,
         last: Day,
-    ) -> Result<Vec<DeptStatItem>, ApiError> {
+    ) -> Result<Vec<(Day, DeptCounts)>, ApiError> {
         let published = Day::last_published(state.calendar.now_ms(), self.caller.tenant().geo);
-        let items = self.items(state, directory, first, last.min(published), usize::MAX)?;
-        Ok(items.into_iter().map(|(_, i)| i).collect())
+        let days = self.days(state, directory, first, last.min(published))?;
+        Ok(days.into_iter().map(|(day, all, _)| (day, all)).collect())
     }
 
     /// Up to `limit` items of `[from, to]` after the cursor, each with its position.
@@ -197,6 +198,41 @@ impl DeptQuery {
         to: Day,
         limit: usize,
     ) -> Result<Vec<(DeptCursor, DeptStatItem)>, ApiError> {
+        let tenant = self.caller.tenant();
+        let mut items: Vec<(DeptCursor, DeptStatItem)> = Vec::new();
+        for (day, all, versions) in self.days(state, directory, from, to)? {
+            if items.len() >= limit {
+                break;
+            }
+            let ranked =
+                std::iter::once((ALL_VERSIONS, all)).chain(versions.into_iter().map(|s| (s.version, s.sums)));
+            for (version, sums) in ranked {
+                let at = DeptCursor { day, version };
+                if self.after.is_some_and(|c| c.day == day && version <= c.version) {
+                    continue;
+                }
+                let name = match version {
+                    ALL_VERSIONS => ALL_PRODUCT_VERSIONS,
+                    v => PACKAGES[v as usize - 1],
+                };
+                items.push((
+                    at,
+                    render::dept_item(tenant, self.department, &self.department_id, day, name, &sums),
+                ));
+            }
+        }
+        Ok(items)
+    }
+
+    /// Each day of `[from, to]`: the all-versions sums (stored event sums and the directory's
+    /// numbers), and the stored sums of each product version when the query asks for them.
+    fn days(
+        &self,
+        state: &AppState,
+        directory: &Arc<Directory>,
+        from: Day,
+        to: Day,
+    ) -> Result<Vec<(Day, DeptCounts, Vec<DeptDay>)>, ApiError> {
         let tenant = self.caller.tenant();
         if from > to {
             return Ok(Vec::new());
@@ -221,9 +257,9 @@ impl DeptQuery {
         };
         let dir = self.directory_counts(state, directory, from, to);
         let mut stored = stored.into_iter().peekable();
-        let mut items: Vec<(DeptCursor, DeptStatItem)> = Vec::new();
+        let mut out = Vec::with_capacity(dir.len());
         let mut day = from;
-        while day <= to && items.len() < limit {
+        while day <= to {
             let mut all = dir[day.minus(from) as usize];
             let mut versions: Vec<DeptDay> = Vec::new();
             while let Some(s) = stored.next_if(|s| s.day == day) {
@@ -233,25 +269,10 @@ impl DeptQuery {
                     versions.push(s);
                 }
             }
-            let ranked =
-                std::iter::once((ALL_VERSIONS, all)).chain(versions.into_iter().map(|s| (s.version, s.sums)));
-            for (version, sums) in ranked {
-                let at = DeptCursor { day, version };
-                if self.after.is_some_and(|c| c.day == day && version <= c.version) {
-                    continue;
-                }
-                let name = match version {
-                    ALL_VERSIONS => ALL_PRODUCT_VERSIONS,
-                    v => PACKAGES[v as usize - 1],
-                };
-                items.push((
-                    at,
-                    render::dept_item(tenant, self.department, &self.department_id, day, name, &sums),
-                ));
-            }
+            out.push((day, all, versions));
             day = day.plus(1);
         }
-        Ok(items)
+        Ok(out)
     }
 }
 
