@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Do not serve the web console (then /console/ answers 404).
     #[arg(long)]
     pub no_console: bool,
+    /// Megabytes of admin_user_stats pages kept for their next asker until a late event restates
+    /// the tenant's data (0: none). Only over the embedded store.
+    #[arg(long, value_name = "MB", default_value_t = adminstats_server::config::DEFAULT_PAGE_CACHE_MB)]
+    pub page_cache_mb: usize,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -110,6 +114,7 @@ impl ServeArgs {
             write_timeout: std::time::Duration::from_secs(self.write_timeout),
             store_url: self.store.clone(),
             console: !self.no_console,
+            page_cache_bytes: self.page_cache_mb.saturating_mul(1 << 20),
             ..Config::new(self.directory.clone(), self.data.clone().unwrap_or_default())
         }
     }

@@ -485,6 +485,16 @@ impl Server {
         Ok(secs)
     }
 
+    /// Restarts it on the same data with `extra` flags.
+    fn restart_with(&mut self, extra: &[&str]) -> anyhow::Result<()> {
+        self.stop();
+        let mut args = vec!["--data".to_owned(), self.data.display().to_string()];
+        args.extend(extra.iter().map(|&a| a.to_owned()));
+        (self.child, self.base) =
+            start_server_with(&self.bin, &self.dir_path, &args, self.now, &self.log_level, &self.log)?;
+        Ok(())
+    }
+
     fn stop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
@@ -603,6 +613,11 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
 
     let export =
         if args.no_export { None } else { Some(export_bench(&server_bin(args)?, base, app, args.days)?) };
+    // The same first pages with nothing kept: what a page costs to read and render.
+    server.restart_with(&["--page-cache-mb", "0"])?;
+    eprintln!("bench: first pages without the page cache for {}s", args.seconds);
+    let uncached =
+        first_pages_bench(&client, &server.base, &custom, args.first_page_connections, args.seconds).await?;
     server.stop();
     let new_rows = if args.no_new_rows { None } else { Some(new_rows_bench(args, &server, &demo).await?) };
     let pg = match &args.postgres {
@@ -641,6 +656,12 @@ async fn run(args: &Args, mut server: Server, demo: Arc<adminstats_demo::Demo>) 
         percentile(fp_lat, 0.5),
         args.first_page_connections,
         verdict(*fp_rate >= 14_000.0 && fp99 < 5.0)
+    );
+    let (rate, lat) = &uncached;
+    println!(
+        "  uncached  {rate:>12.0} pages/s  p50 {:.2} ms  p99 {:.2} ms  (the same, --page-cache-mb 0: every page read and rendered)",
+        percentile(lat, 0.5),
+        percentile(lat, 0.99),
     );
     for (versions, lat) in &dept_lat {
         let p99 = percentile(lat, 0.99);

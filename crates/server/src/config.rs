@@ -25,6 +25,9 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// room under the open-files limit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
+/// Default of `--page-cache-mb`.
+pub const DEFAULT_PAGE_CACHE_MB: usize = 64;
+
 /// How a server runs.
 #[derive(Clone)]
 pub struct Config {
@@ -63,6 +66,8 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Bytes of `admin_user_stats` pages kept for their next asker (0: none; embedded store only).
+    pub page_cache_bytes: usize,
 }
 
 impl Config {
@@ -86,6 +91,7 @@ impl Config {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            page_cache_bytes: DEFAULT_PAGE_CACHE_MB << 20,
         }
     }
 }
@@ -109,6 +115,7 @@ impl fmt::Debug for Config {
             .field("write_timeout", &self.write_timeout)
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)
+            .field("page_cache_bytes", &self.page_cache_bytes)
             .finish()
     }
 }

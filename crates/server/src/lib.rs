@@ -28,6 +28,7 @@ pub mod ingest_log;
 pub mod logid;
 pub mod metrics;
 pub mod openapi;
+pub mod page_cache;
 pub mod page_token;
 pub mod query;
 pub mod routes;

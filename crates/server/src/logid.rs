@@ -61,6 +61,13 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// A JSON response of bytes already rendered.
+pub fn json_bytes(status: StatusCode, body: bytes::Bytes) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    resp
+}
+
 /// The longest request target served (path and query); longer ones get 414 in the envelope.
 pub const MAX_URI_BYTES: usize = 16 * 1024;
 /// The most header bytes (names and values) served; more get 431 in the envelope.

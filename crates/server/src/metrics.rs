@@ -28,6 +28,10 @@ const EVENTS: &str = "adminstats_events_total";
 const EVENTS_REJECTED: &str = "adminstats_events_rejected_total";
 /// One durable append of an ingestion batch (a chunk of up to 16,384 events).
 const COMMIT_SECONDS: &str = "adminstats_ingest_commit_duration_seconds";
+/// `admin_user_stats` pages looked for in the page cache, by outcome (`hit`, `miss`).
+const PAGE_CACHE: &str = "adminstats_page_cache_lookups_total";
+/// Bytes the page cache holds.
+const PAGE_CACHE_BYTES: &str = "adminstats_page_cache_size_bytes";
 /// The store's database, in bytes.
 const STORE_BYTES: &str = "adminstats_store_size_bytes";
 /// Each tenant's last published day: its tenant-local midnight, in Unix seconds.
@@ -66,6 +70,11 @@ impl Default for Metrics {
             describe_counter!(EVENTS_REJECTED, "Events rejected, by tenant and reason.");
             describe_histogram!(COMMIT_SECONDS, Unit::Seconds, "Time to append one ingestion batch durably.");
             describe_gauge!(STORE_BYTES, Unit::Bytes, "Size of the store's database.");
+            describe_counter!(
+                PAGE_CACHE,
+                "admin_user_stats pages looked for in the page cache, by outcome (hit, miss)."
+            );
+            describe_gauge!(PAGE_CACHE_BYTES, Unit::Bytes, "Bytes of pages the page cache holds.");
             describe_gauge!(
                 PUBLISHED_DAY,
                 Unit::Seconds,
@@ -143,6 +152,10 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result
     let m = &state.metrics;
     m.record(|| {
         gauge!(STORE_BYTES).set(size as f64);
+        let (hits, misses) = state.pages.hits_misses();
+        counter!(PAGE_CACHE, "outcome" => "hit").absolute(hits);
+        counter!(PAGE_CACHE, "outcome" => "miss").absolute(misses);
+        gauge!(PAGE_CACHE_BYTES).set(state.pages.bytes() as f64);
         for t in &directory.tenants {
             let day = Day::last_published(now, t.geo);
             gauge!(PUBLISHED_DAY, "tenant" => t.key.clone()).set((day.start_ms(t.geo) / 1000) as f64);

@@ -46,6 +46,8 @@ pub struct Inner {
     pub ingest_log: crate::ingest_log::IngestLog,
     /// The console's sign-in throttle and period-scan cache.
     pub console: crate::console::ConsoleState,
+    /// `admin_user_stats` pages kept until their tenant is restated.
+    pub pages: crate::page_cache::PageCache,
 }
 
 impl Deref for AppState {
@@ -66,7 +68,10 @@ impl AppState {
         tokens: TokenBook,
         page_key: [u8; 32],
     ) -> AppState {
+        // Over a shared store another server's restatement arrives late: nothing is kept.
+        let page_cache_bytes = if store.shared().is_some() { 0 } else { config.page_cache_bytes };
         AppState(Arc::new(Inner {
+            pages: crate::page_cache::PageCache::new(page_cache_bytes),
             config,
             directory: RwLock::new(Arc::new(directory)),
             store,

@@ -472,3 +472,56 @@ async fn day_changes_wake_long_polls_at_publication_and_restatement() {
     let (s, _, v) = app.get(&none, path, "").await;
     assert_eq!((s, v["code"].as_i64()), (400, Some(99991672)));
 }
+
+/// Pages are kept and answered again from memory (embedded store), and never outlive what they
+/// show: a late event on the page's day or on an earlier one (which moves `last_active_time`), a
+/// reloaded directory; and nothing is kept in the minutes after a day's publication.
+#[tokio::test]
+async fn kept_pages_follow_restatements_reloads_and_publication() {
+    let app = spawn_app().await;
+    let t = app.token("cli_full", "secret-full").await;
+    let kept = !pg_mode();
+    let hits = || app.state.pages.hits_misses().0;
+    let q = format!("start_date=2026-11-20&end_date=2026-11-20&user_id={}", oid(2));
+    let first = app.stats(&t, &q).await.2;
+    assert_eq!(first["data"]["items"][0]["create_docs_num"], 0);
+    assert_eq!(app.stats(&t, &q).await.2, first);
+    assert_eq!(hits(), u64::from(kept), "the second ask is answered from memory");
+
+    // A late event on the page's own day.
+    app.ingest(INGEST_CN, &event("late-20", "docs.created", 2, "2026-11-20T08:00:00+08:00", r#","count":5"#))
+        .await;
+    let item = app.stats(&t, &q).await.2["data"]["items"][0].clone();
+    assert_eq!(item["create_docs_num"], 5, "restated, not the kept page");
+    let last_active = item["last_active_time"].as_str().unwrap().to_owned();
+    assert_eq!(app.stats(&t, &q).await.2["data"]["items"][0]["create_docs_num"], 5);
+    assert_eq!(hits(), 2 * u64::from(kept));
+
+    // A late event on an earlier day moves last_active_time of a later idle day.
+    let q19 = format!("start_date=2026-11-19&end_date=2026-11-20&user_id={}", oid(3));
+    let before = app.all_items(&t, &q19).await;
+    app.ingest(INGEST_CN, &event("late-19", "im.active", 3, "2026-11-19T23:00:00+08:00", "")).await;
+    let after = app.all_items(&t, &q19).await;
+    assert_ne!(before, after, "the 19th's event shows on both days");
+    assert!(after.iter().all(|i| i["last_active_time"] == "2026-11-19 23:00:00"), "{after:?}");
+
+    // A reloaded directory: new names at once.
+    let mut d = directory();
+    d["tenants"][0]["users"][1]["name"] = json!("Renamed");
+    std::fs::write(app.directory_path(), d.to_string()).unwrap();
+    app.state.reload_directory().unwrap();
+    let item = app.stats(&t, &q).await.2["data"]["items"][0].clone();
+    assert_eq!((item["user_name"].as_str(), item["create_docs_num"].as_i64()), (Some("Renamed"), Some(5)));
+    assert_eq!(item["last_active_time"], last_active);
+
+    // Just after 09:30 the newest day's pages are read, not kept: an event judged on time just
+    // before may still be committing.
+    app.calendar.set(ms("2026-11-22T09:31:00+08:00"));
+    let q21 = "start_date=2026-11-21&end_date=2026-11-21";
+    let hits_before = hits();
+    assert_eq!(app.stats(&t, q21).await.2, app.stats(&t, q21).await.2);
+    assert_eq!(hits(), hits_before, "not kept within minutes of publication");
+    app.calendar.set(ms("2026-11-22T09:36:00+08:00"));
+    assert_eq!(app.stats(&t, q21).await.2, app.stats(&t, q21).await.2);
+    assert_eq!(hits(), hits_before + u64::from(kept));
+}

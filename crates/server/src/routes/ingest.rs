@@ -166,7 +166,9 @@ fn ingest_text(
         let outcome = state.store.append_events(tenant_key, tenant.dept_basis(), std::mem::take(events))?;
         state.metrics.commit(appending.elapsed());
         if late && outcome.accepted > 0 {
-            // Some published day may have been restated: its long pollers look.
+            // Some published day may have been restated: its kept pages go (before the
+            // acknowledgement), its long pollers look.
+            state.pages.restated(tenant_key);
             state.day_changes.notify(tenant_key);
         }
         reply.accepted += outcome.accepted;

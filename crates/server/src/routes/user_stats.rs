@@ -8,7 +8,8 @@ use adminstats_wire::vocab::{USER_STATS_DEFAULT_PAGE_SIZE, USER_STATS_MAX_PAGE_S
 use adminstats_wire::{Envelope, UserStatsPage, UserStatsQuery, USER_STATS_PATH};
 
 use crate::auth::gateway;
-use crate::logid::json;
+use crate::logid::json_bytes;
+use crate::page_cache::{PageKey, SETTLE_MS};
 use crate::query::users::Endpoint;
 use crate::query::{page_size, parse_query_string, Routed, UserQuery};
 use crate::state::AppState;
@@ -32,10 +33,36 @@ pub async fn list(
     let page_size =
         page_size(q.page_size.as_deref(), USER_STATS_DEFAULT_PAGE_SIZE, USER_STATS_MAX_PAGE_SIZE)?;
     let after = query.read_token(&state, q.page_token.as_deref())?;
+    // A page read once is answered again from memory until its tenant's data moves.
+    let tenant = query.caller.tenant();
+    let settled = state.calendar.now_ms() >= query.last.published_at_ms(tenant.geo) + SETTLE_MS;
+    let kept = settled
+        .then(|| state.pages.stamp(&query.caller.directory, &state.directory(), &tenant.key))
+        .flatten()
+        .map(|stamp| {
+            let key = PageKey {
+                fingerprint: query.fingerprint,
+                last: query.last,
+                page_size,
+                page_token: q.page_token.clone().filter(|t| !t.is_empty()),
+            };
+            (tenant.key.clone(), key, stamp)
+        });
+    if let Some((_, key, stamp)) = &kept {
+        if let Some(body) = state.pages.get(key, stamp) {
+            return Ok(json_bytes(StatusCode::OK, body));
+        }
+    }
     let st = state.clone();
     let (items, page_token) = tokio::task::spawn_blocking(move || query.page(&st, after.as_ref(), page_size))
         .await
         .map_err(|e| ApiError::Internal(format!("query task: {e}")))??;
     let page = UserStatsPage { has_more: page_token.is_some(), page_token, items };
-    Ok(json(StatusCode::OK, &Envelope::success(page)))
+    let body: bytes::Bytes = serde_json::to_vec(&Envelope::success(page))
+        .map_err(|e| ApiError::Internal(format!("serialising a page: {e}")))?
+        .into();
+    if let Some((tenant, key, stamp)) = kept {
+        state.pages.put(&tenant, key, &stamp, body.clone());
+    }
+    Ok(json_bytes(StatusCode::OK, body))
 }
