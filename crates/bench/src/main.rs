@@ -79,6 +79,9 @@ struct Args {
     /// Skip the new-row ingestion benchmark (issue 9).
     #[arg(long)]
     no_new_rows: bool,
+    /// Measure only new-row ingestion (against `--bin` too, for a before/after).
+    #[arg(long)]
+    new_rows_only: bool,
     /// Connections of the new-row ingestion benchmark (issue 9's workload has 4).
     #[arg(long, default_value_t = 4)]
     new_rows_connections: usize,
@@ -455,7 +458,18 @@ async fn main() -> anyhow::Result<()> {
         log_level: args.server_log.clone(),
         log,
     };
-    let result = run(&args, server, demo).await;
+    let result = if args.new_rows_only {
+        new_rows_bench(&args, &server, &demo).await.map(|(events, secs)| {
+            println!(
+                "new rows    {:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, {} connections, {secs:.1}s)   target >= 200000  {}",
+                events as f64 / secs,
+                args.new_rows_connections,
+                verdict(events as f64 / secs >= 200_000.0)
+            );
+        })
+    } else {
+        run(&args, server, demo).await
+    };
     let _ = std::fs::remove_dir_all(&tmp);
     result
 }
