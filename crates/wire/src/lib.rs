@@ -133,6 +133,29 @@ pub struct UserStatsPage {
     pub items: Vec<UserStatItem>,
 }
 
+impl UserStatsPage {
+    /// `Envelope::success(self)` as compact JSON: byte for byte what `serde_json::to_vec` writes
+    /// (a test holds them equal), several times faster.
+    pub fn success_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96 + self.items.len() * 900);
+        out.extend_from_slice(br#"{"code":0,"msg":"success","data":{"has_more":"#);
+        out.extend_from_slice(if self.has_more { b"true" } else { b"false" });
+        if let Some(t) = &self.page_token {
+            out.extend_from_slice(br#","page_token":"#);
+            fields::write_json_str(&mut out, t);
+        }
+        out.extend_from_slice(br#","items":["#);
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item.write_json(&mut out);
+        }
+        out.extend_from_slice(b"]}}");
+        out
+    }
+}
+
 fields::stat_item! {
     /// One user's numbers for one day, with the exact JSON types of Lark's API.
     ///
@@ -558,6 +581,39 @@ mod tests {
         assert_eq!(v["vc_duration"], serde_json::json!(0));
         let back: UserStatItem = serde_json::from_value(v).unwrap();
         assert_eq!(back, item);
+    }
+
+    /// The hand-written page writer is serde's output, byte for byte: every string escape (each
+    /// control character, quotes, backslashes, non-ASCII), the int64 extremes, with and without a
+    /// page token, no items and many.
+    #[test]
+    fn success_json_is_serdes_bytes() {
+        let mut strings: Vec<String> = (0u8..0x20).map(|b| format!("a{}b", b as char)).collect();
+        strings.extend(
+            ["", "\"q\"", "back\\slash", "张伟 / 研发部", "\u{7f}\u{80}é😀", "</script>"].map(String::from),
+        );
+        let items: Vec<UserStatItem> = strings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| UserStatItem {
+                date: "2026-11-20".into(),
+                user_id: s.clone(),
+                user_name: s.repeat(2),
+                department_path: format!("{s}/{s}"),
+                last_active_time: s.clone(),
+                send_messenger_num: [i64::MIN, i64::MAX, 0, -1][i % 4],
+                email_send_count: [i64::MAX, i64::MIN, 7, -12][i % 4],
+                tab_search_count: i as i64,
+                ..Default::default()
+            })
+            .collect();
+        for (has_more, page_token, n) in
+            [(true, Some("tok\"en".to_owned()), items.len()), (false, None, 0), (false, None, 1)]
+        {
+            let page = UserStatsPage { has_more, page_token, items: items[..n].to_vec() };
+            let want = serde_json::to_vec(&Envelope::success(page.clone())).unwrap();
+            assert_eq!(String::from_utf8(page.success_json()).unwrap(), String::from_utf8(want).unwrap());
+        }
     }
 
     #[test]

@@ -92,7 +92,7 @@ async fn write_rows(state: AppState, query: Arc<UserQuery>, tx: mpsc::Sender<Byt
                 let mut chunks = Vec::new();
                 let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
                 for item in &items {
-                    serde_json::to_writer(&mut buf, item).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    item.write_json(&mut buf);
                     buf.push(b'\n');
                     if buf.len() >= CHUNK {
                         chunks.push(Bytes::from(std::mem::take(&mut buf)));

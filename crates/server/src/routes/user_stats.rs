@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use adminstats_wire::vocab::{USER_STATS_DEFAULT_PAGE_SIZE, USER_STATS_MAX_PAGE_SIZE};
-use adminstats_wire::{Envelope, UserStatsPage, UserStatsQuery, USER_STATS_PATH};
+use adminstats_wire::{UserStatsPage, UserStatsQuery, USER_STATS_PATH};
 
 use crate::auth::gateway;
 use crate::logid::json_bytes;
@@ -58,9 +58,7 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::Internal(format!("query task: {e}")))??;
     let page = UserStatsPage { has_more: page_token.is_some(), page_token, items };
-    let body: bytes::Bytes = serde_json::to_vec(&Envelope::success(page))
-        .map_err(|e| ApiError::Internal(format!("serialising a page: {e}")))?
-        .into();
+    let body = bytes::Bytes::from(page.success_json());
     if let Some((tenant, key, stamp)) = kept {
         state.pages.put(&tenant, key, &stamp, body.clone());
     }
