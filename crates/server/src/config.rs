@@ -26,7 +26,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Default of `--page-cache-mb`.
-pub const DEFAULT_PAGE_CACHE_MB: usize = 64;
+pub const DEFAULT_PAGE_CACHE_MB: usize = 32;
 
 /// How a server runs.
 #[derive(Clone)]
