@@ -735,13 +735,14 @@ impl Shared for PostgresStore {
                             notice(Notice::Missed);
                         }
                         first = false;
-                        let mut notes = c.notifications();
-                        let mut it = notes.timeout_iter(Duration::from_secs(1));
                         loop {
                             if closed.load(std::sync::atomic::Ordering::Acquire) {
                                 return Ok(());
                             }
-                            match it.next() {
+                            // A fresh iterator for every wait: one's timer, once elapsed, is not
+                            // rearmed (postgres 0.19), so a kept iterator answers "nothing" at once
+                            // for ever after its first quiet second, and this thread spun a core.
+                            match c.notifications().timeout_iter(Duration::from_secs(1)).next() {
                                 Ok(Some(n)) if n.channel() == RELOAD_CHANNEL => notice(Notice::DirectoryReloaded),
                                 Ok(Some(n)) => notice(Notice::Restated(n.payload())),
                                 Ok(None) => {}

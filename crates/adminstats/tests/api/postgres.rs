@@ -354,3 +354,24 @@ async fn a_directory_reload_on_one_server_reloads_them_all() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A server over PostgreSQL with nothing to do takes no CPU: its thread listening for the other
+/// servers' announcements waits (it once spun a core for ever after its first quiet second).
+#[tokio::test]
+async fn an_idle_server_over_postgres_takes_no_cpu() {
+    let Some(db) = PgDatabase::create() else { return };
+    let p = Process::spawn_with(&directory(), &["--now", NOW, "--store", &db.url]);
+    // CPU seconds (user + system) of the process so far, from /proc.
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    };
+    // Past the listener's first quiet second, then two seconds of nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = cpu();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let used = cpu() - before;
+    assert!(used < 0.2, "an idle server used {used:.2} CPU seconds in 2 s");
+}
