@@ -87,6 +87,11 @@ pub struct PostgresStore {
     pool: Mutex<Pool>,
     free: Condvar,
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The connection that counts requests against the rate limits: its commits do not wait for
+    /// the WAL to reach the disk (`synchronous_commit = off`), since a count lost with a crash of
+    /// the database costs nothing, while waiting for the disk on every request was most of a
+    /// listing page's time.
+    counter: Mutex<Option<(Client, Prepared)>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -129,6 +134,7 @@ impl PostgresStore {
             pool: Mutex::new(Pool::default()),
             free: Condvar::new(),
             closed: Default::default(),
+            counter: Mutex::new(None),
         };
         store.with_client(migrate)?;
         Ok(store)
@@ -619,6 +625,8 @@ impl Store for PostgresStore {
         let n = pool.idle.len();
         pool.idle.clear();
         pool.open -= n;
+        drop(pool);
+        *self.counter.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 
@@ -698,26 +706,40 @@ impl Shared for PostgresStore {
     }
 
     fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError> {
-        self.with_conn(|c, prepared| {
-            let pg = |e: postgres::Error| pg_error(&e);
-            let st = prepared
-                .get(
-                    c,
-                    "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
-                     ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
-                )
-                .map_err(pg)?;
-            let n: i32 = c.query_one(&st, &[&tenant, &app, &api, &second]).map_err(pg)?.get(0);
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let mut slot = self.counter.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_none_or(|c| c.0.is_closed()) {
+            let mut c = self.open()?;
+            c.batch_execute("SET synchronous_commit = off").map_err(|e| pg_error(&e))?;
+            *slot = Some((c, Prepared::default()));
+        }
+        let (c, prepared) = slot.as_mut().expect("just connected");
+        let counted = (|| {
+            let st = prepared.get(
+                c,
+                "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
+                 ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
+            )?;
+            let n: i32 = c.query_one(&st, &[&tenant, &app, &api, &second])?.get(0);
             // The first request of each of this app's seconds clears its seconds older than a minute.
             if n == 1 {
                 c.execute(
                     "DELETE FROM rate_window WHERE tenant = $1 AND app_id = $2 AND second < $3",
                     &[&tenant, &app, &(second - 60)],
-                )
-                .map_err(|e| pg_error(&e))?;
+                )?;
             }
-            Ok(u32::try_from(n).unwrap_or(u32::MAX))
-        })
+            Ok(n)
+        })();
+        match counted {
+            Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+            Err(e) => {
+                // The next request connects again.
+                *slot = None;
+                Err(pg_error(&e))
+            }
+        }
     }
 
     fn watch(&self, notice: Box<dyn Fn(Notice<'_>) + Send + Sync>) -> Result<(), StoreError> {
