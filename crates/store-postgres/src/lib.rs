@@ -41,7 +41,8 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 /// Migrations, in order; `adminstats_schema.version` counts how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_byte_order.sql")];
 
 /// Connections kept open at most; more callers wait for one.
 const MAX_CONNECTIONS: usize = 16;
@@ -79,6 +80,9 @@ impl Prepared {
     }
 }
 
+/// Keys of one day at least this many, ascending, are read by one range scan ([`Store::user_days`]).
+const RANGE_SCAN_MIN: usize = 8;
+
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     config: postgres::Config,
@@ -87,11 +91,6 @@ pub struct PostgresStore {
     pool: Mutex<Pool>,
     free: Condvar,
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The connection that counts requests against the rate limits: its commits do not wait for
-    /// the WAL to reach the disk (`synchronous_commit = off`), since a count lost with a crash of
-    /// the database costs nothing, while waiting for the disk on every request was most of a
-    /// listing page's time.
-    counter: Mutex<Option<(Client, Prepared)>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -134,7 +133,6 @@ impl PostgresStore {
             pool: Mutex::new(Pool::default()),
             free: Condvar::new(),
             closed: Default::default(),
-            counter: Mutex::new(None),
         };
         store.with_client(migrate)?;
         Ok(store)
@@ -432,19 +430,63 @@ impl Store for PostgresStore {
         let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
         self.read(|tx, prepared| {
             let mut db = Db { tx, prepared };
-            let rows = db.query(
-                &format!(
-                    "SELECT k.i, {cols} FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                     CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
-                     AND u.open_id = k.open_id) u",
-                    cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
-                ),
-                &[&tenant, &days, &ids],
-            )?;
+            let mut found: Vec<Option<DayCounters>> = vec![None; keys.len()];
+            // Runs of keys of one day ascending by open_id (a listing page's): one range scan of
+            // the primary key each, bounded (past the bound, and for other keys: one probe each).
+            let mut probe: Vec<usize> = Vec::new();
+            let mut at = 0;
+            while at < keys.len() {
+                let day = keys[at].0;
+                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
+                let run_keys = &keys[at..at + run];
+                if run >= RANGE_SCAN_MIN && run_keys.windows(2).all(|w| w[0].1 < w[1].1) {
+                    let bound = (run * 4) as i64;
+                    let sql = format!(
+                        "SELECT open_id, {} FROM user_day WHERE tenant = $1 AND day = $2 \
+                         AND open_id BETWEEN $3 AND $4 ORDER BY open_id LIMIT $5",
+                        day_columns()
+                    );
+                    let rows =
+                        db.query(&sql, &[&tenant, &day.julian(), &run_keys[0].1, &run_keys[run - 1].1, &bound])?;
+                    let mut k = 0;
+                    for r in &rows {
+                        let open_id: &str = r.get(0);
+                        while k < run && run_keys[k].1 < open_id {
+                            k += 1;
+                        }
+                        if k < run && run_keys[k].1 == open_id {
+                            found[at + k] = Some(day_counters(r, 1));
+                        }
+                    }
+                    if rows.len() as i64 == bound {
+                        let stop: &str = rows[rows.len() - 1].get(0);
+                        probe.extend((0..run).filter(|&k| run_keys[k].1 > stop).map(|k| at + k));
+                    }
+                } else {
+                    probe.extend(at..at + run);
+                }
+                at += run;
+            }
+            if !probe.is_empty() {
+                let d: Vec<i32> = probe.iter().map(|&i| days[i]).collect();
+                let o: Vec<&str> = probe.iter().map(|&i| ids[i]).collect();
+                let rows = db.query(
+                    &format!(
+                        "SELECT k.i, {cols} FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                         AND u.open_id = k.open_id) u",
+                        cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
+                    ),
+                    &[&tenant, &d, &o],
+                )?;
+                for r in rows {
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    found[probe[n]] = Some(day_counters(&r, 1));
+                }
+            }
             let mut with_pairs = Vec::new();
-            for r in rows {
-                let i = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                let c = day_counters(&r, 1);
+            for (i, c) in found.into_iter().enumerate() {
+                let Some(c) = c else { continue };
                 if c.platforms != 0 {
                     with_pairs.push(i);
                 }
@@ -625,8 +667,6 @@ impl Store for PostgresStore {
         let n = pool.idle.len();
         pool.idle.clear();
         pool.open -= n;
-        drop(pool);
-        *self.counter.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 
@@ -706,40 +746,26 @@ impl Shared for PostgresStore {
     }
 
     fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        let mut slot = self.counter.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_none_or(|c| c.0.is_closed()) {
-            let mut c = self.open()?;
-            c.batch_execute("SET synchronous_commit = off").map_err(|e| pg_error(&e))?;
-            *slot = Some((c, Prepared::default()));
-        }
-        let (c, prepared) = slot.as_mut().expect("just connected");
-        let counted = (|| {
-            let st = prepared.get(
-                c,
-                "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
-                 ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
-            )?;
-            let n: i32 = c.query_one(&st, &[&tenant, &app, &api, &second])?.get(0);
+        self.with_conn(|c, prepared| {
+            let pg = |e: postgres::Error| pg_error(&e);
+            let st = prepared
+                .get(
+                    c,
+                    "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
+                     ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
+                )
+                .map_err(pg)?;
+            let n: i32 = c.query_one(&st, &[&tenant, &app, &api, &second]).map_err(pg)?.get(0);
             // The first request of each of this app's seconds clears its seconds older than a minute.
             if n == 1 {
                 c.execute(
                     "DELETE FROM rate_window WHERE tenant = $1 AND app_id = $2 AND second < $3",
                     &[&tenant, &app, &(second - 60)],
-                )?;
+                )
+                .map_err(|e| pg_error(&e))?;
             }
-            Ok(n)
-        })();
-        match counted {
-            Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
-            Err(e) => {
-                // The next request connects again.
-                *slot = None;
-                Err(pg_error(&e))
-            }
-        }
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
     }
 
     fn watch(&self, notice: Box<dyn Fn(Notice<'_>) + Send + Sync>) -> Result<(), StoreError> {

@@ -63,6 +63,7 @@ fn postgres_story_and_reconnect() {
         limits_story(&s);
         revision_story(&s);
         concurrent_dept_story(&s);
+        page_story(&s);
         s.close().unwrap();
         assert!(matches!(s.load_tokens(0), Err(StoreError::Closed)));
     }

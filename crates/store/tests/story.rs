@@ -16,6 +16,7 @@ fn sqlite_story_and_reopen() {
         limits_story(&s);
         revision_story(&s);
         concurrent_dept_story(&s);
+        page_story(&s);
         s.close().unwrap();
     }
     let wal = std::fs::metadata(dir.path().join("adminstats.db-wal")).map_or(0, |m| m.len());

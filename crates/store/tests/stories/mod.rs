@@ -282,3 +282,77 @@ pub fn concurrent_dept_story<S: Store>(store: &S) {
     store.rebuild_dept_sums("busy", BASIS, resolve()).unwrap();
     assert_eq!(sums(), kept, "incremental sums equal a rebuild");
 }
+
+/// A page's keys read at once: runs of one day ascending by open_id (read by range scans where a
+/// store does), dense and sparse, ids whose byte order is not a locale's (case, `-`, `_`),
+/// users without a row that day (their latest earlier day's last event), OS pairs; every answer
+/// equals the same keys asked one at a time.
+pub fn page_story<S: Store>(store: &S) {
+    let day = Day::parse("2026-10-10").unwrap();
+    let mut users: Vec<String> = (0..120).map(|n| format!("ou_{n:03}")).collect();
+    users.extend(["ou_-x", "ou_A", "ou_B", "ou__", "ou_a", "ou_b", "ou_Ab", "ou_aB"].map(String::from));
+    users.sort();
+    let mut events = Vec::new();
+    for (n, u) in users.iter().enumerate() {
+        if n % 3 == 0 {
+            events.push(ev(
+                &format!("p{n}"),
+                u,
+                day,
+                EventKind::ImMessageSent { count: n as i64 + 1 },
+                1_000 + n as i64,
+            ));
+        } else if n % 3 == 1 {
+            // Active three days before only.
+            events.push(ev(&format!("p{n}"), u, day.plus(-3), EventKind::ImActive, 500 + n as i64));
+        }
+        if n % 7 == 0 {
+            let kind = EventKind::ClientActive {
+                platform: 4,
+                os: "ios 17".into(),
+                client: Some("7.1".into()),
+                package: 1,
+                duration_seconds: 60,
+            };
+            events.push(ev(&format!("c{n}"), u, day, kind, 2_000 + n as i64));
+        }
+    }
+    let n = events.len() as u64;
+    assert_eq!(store.append_events("pages", BASIS, events).unwrap().accepted, n);
+    let one_by_one = |keys: &[(Day, &str)]| -> Vec<_> {
+        keys.iter().map(|&k| store.user_days("pages", &[k]).unwrap()).collect()
+    };
+    let dense: Vec<(Day, &str)> = users.iter().map(|u| (day, u.as_str())).collect();
+    // Every 16th user: a scan of the range would pass its bound and stop early.
+    let sparse: Vec<(Day, &str)> = users.iter().step_by(16).map(|u| (day, u.as_str())).collect();
+    let two_days: Vec<(Day, &str)> = users[..40]
+        .iter()
+        .map(|u| (day.plus(-3), u.as_str()))
+        .chain(users[..40].iter().map(|u| (day, u.as_str())))
+        .collect();
+    for keys in [&dense, &sparse, &two_days] {
+        let got = store.user_days("pages", keys).unwrap();
+        let want: Vec<_> = one_by_one(keys).into_iter().map(|mut v| v.remove(0)).collect();
+        for ((g, w), k) in got.iter().zip(&want).zip(keys.iter()) {
+            assert_eq!(g.last_active_ms, w.last_active_ms, "{k:?}");
+            assert_eq!(
+                g.totals.as_ref().map(|t| (&t.c, &t.os_pairs)),
+                w.totals.as_ref().map(|t| (&t.c, &t.os_pairs)),
+                "{k:?}"
+            );
+        }
+    }
+    let facts = store.user_days("pages", &dense).unwrap();
+    for (n, f) in facts.iter().enumerate() {
+        let expect_row = n % 3 == 0 || n % 7 == 0;
+        assert_eq!(f.totals.is_some(), expect_row, "{}", users[n]);
+        match n % 3 {
+            0 => assert_eq!(f.totals.as_ref().unwrap().c.send_messenger_num, n as i64 + 1),
+            1 if !expect_row => assert_eq!(f.last_active_ms, Some(500 + n as i64), "{}", users[n]),
+            _ => {}
+        }
+        if n % 7 == 0 {
+            assert_eq!(f.totals.as_ref().unwrap().os_pairs.len(), 1, "{}", users[n]);
+        }
+    }
+}
