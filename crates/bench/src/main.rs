@@ -79,7 +79,8 @@ struct Args {
     /// Skip the new-row ingestion benchmark (issue 9).
     #[arg(long)]
     no_new_rows: bool,
-    /// Measure only new-row ingestion (against `--bin` too, for a before/after).
+    /// Measure only new-row ingestion (with `--postgres`, into PostgreSQL; with `--bin`, of
+    /// another build, for a before/after).
     #[arg(long)]
     new_rows_only: bool,
     /// Connections of the new-row ingestion benchmark (issue 9's workload has 4).
@@ -295,7 +296,20 @@ async fn postgres_bench(
         let _ = child.wait();
     }
     drop(db);
+    let new_rows = pg_new_rows(args, admin, server, demo).await?;
+    Ok(PgFigures { copy_secs, pages_per_s, lat, rss, new_rows })
+}
 
+/// Issue 10's ingestion workload ([`new_rows_bench`]'s) into an empty PostgreSQL database through
+/// one server: the events and seconds.
+async fn pg_new_rows(
+    args: &Args,
+    admin: &str,
+    server: &Server,
+    demo: &adminstats_demo::Demo,
+) -> anyhow::Result<(usize, f64)> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let tenant = &demo.tenants[0];
     let db = BenchDb::create(admin, "new_rows")?;
     let (batches, lines) = new_rows_batches(args, demo)?;
     let log = server.log.with_file_name("server-pg-new-rows.log");
@@ -312,7 +326,7 @@ async fn postgres_bench(
     if accepted as usize != lines {
         bail!("new rows over PostgreSQL: accepted {accepted} of {lines} events");
     }
-    Ok(PgFigures { copy_secs, pages_per_s, lat, rss, new_rows: (lines, new_secs) })
+    Ok((lines, new_secs))
 }
 
 /// Paged listings of `page_size=60` from `clients` concurrent clients for `seconds`, each request
@@ -459,7 +473,11 @@ async fn main() -> anyhow::Result<()> {
         log,
     };
     let result = if args.new_rows_only {
-        new_rows_bench(&args, &server, &demo).await.map(|(events, secs)| {
+        let measured = match &args.postgres {
+            Some(admin) => pg_new_rows(&args, admin, &server, &demo).await,
+            None => new_rows_bench(&args, &server, &demo).await,
+        };
+        measured.map(|(events, secs)| {
             println!(
                 "new rows    {:>12.0} durable events/s  ({events} events, one per user-day, 1000-line batches, {} connections, {secs:.1}s)   target >= 200000  {}",
                 events as f64 / secs,
