@@ -52,11 +52,7 @@ pub fn new_log_id(now_ms: i64) -> String {
 /// A JSON response with the exact content type the SDKs expect.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(bytes) => {
-            let mut resp = (status, bytes).into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
-            resp
-        }
+        Ok(bytes) => json_bytes(status, bytes.into()),
         Err(e) => crate::ApiError::Internal(format!("serialising a response: {e}")).into_response(),
     }
 }

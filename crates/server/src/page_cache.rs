@@ -44,10 +44,11 @@ pub struct PageKey {
     pub page_token: Option<String>,
 }
 
-/// The data versions a page was read under (taken before reading it).
+/// The data versions a page of `tenant` was read under (taken before reading it).
 #[derive(Debug, Clone)]
 pub struct Stamp {
     directory: Arc<Directory>,
+    tenant: String,
     restatements: u64,
 }
 
@@ -83,6 +84,20 @@ struct Entry {
 /// Bytes an entry costs beyond its body (key, token, bookkeeping), roughly.
 const ENTRY_OVERHEAD: usize = 256;
 
+impl Inner {
+    /// Drops the entries `gone` picks, and their bytes.
+    fn remove_where(&mut self, gone: impl Fn(&Entry) -> bool) {
+        let Inner { entries, bytes, .. } = self;
+        entries.retain(|_, e| {
+            let keep = !gone(e);
+            if !keep {
+                *bytes -= e.body.len() + ENTRY_OVERHEAD;
+            }
+            keep
+        });
+    }
+}
+
 impl PageCache {
     /// A cache of at most `budget` bytes (0: keeps nothing).
     pub fn new(budget: usize) -> PageCache {
@@ -107,20 +122,21 @@ impl PageCache {
     pub fn restated(&self, tenant: &str) {
         let mut inner = self.lock();
         *inner.restatements.entry(tenant.to_owned()).or_default() += 1;
-        let Inner { entries, bytes, .. } = &mut *inner;
-        entries.retain(|_, e| {
-            let keep = e.tenant != tenant;
-            if !keep {
-                *bytes -= e.body.len() + ENTRY_OVERHEAD;
-            }
-            keep
-        });
+        inner.remove_where(|e| e.tenant == tenant);
     }
 
-    /// The versions to read `tenant`'s page under, with `directory` (the request's, which must be
-    /// the one in force: `current`). `None` when nothing may be cached.
-    pub fn stamp(&self, directory: &Arc<Directory>, current: &Arc<Directory>, tenant: &str) -> Option<Stamp> {
-        if !self.enabled() || !Arc::ptr_eq(directory, current) {
+    /// The versions to read a page of `tenant` under, with `directory` (the request's, which must
+    /// be the one in force: `current`), when its last day was published at `published_at_ms` and
+    /// it is `now_ms`. `None` when the page may not be kept.
+    pub fn stamp(
+        &self,
+        directory: &Arc<Directory>,
+        current: &Arc<Directory>,
+        tenant: &str,
+        published_at_ms: i64,
+        now_ms: i64,
+    ) -> Option<Stamp> {
+        if !self.enabled() || !Arc::ptr_eq(directory, current) || now_ms < published_at_ms + SETTLE_MS {
             return None;
         }
         let mut inner = self.lock();
@@ -130,7 +146,7 @@ impl PageCache {
             inner.bytes = 0;
         }
         let restatements = inner.restatements.get(tenant).copied().unwrap_or(0);
-        Some(Stamp { directory: directory.clone(), restatements })
+        Some(Stamp { directory: directory.clone(), tenant: tenant.to_owned(), restatements })
     }
 
     /// The kept body of `key`, if it was read under `stamp`'s versions.
@@ -156,36 +172,28 @@ impl PageCache {
         Some(e.body.clone())
     }
 
-    /// Keeps `body`, the page `key` of `tenant` read under `stamp`, unless the data moved since.
-    pub fn put(&self, tenant: &str, key: PageKey, stamp: &Stamp, body: Bytes) {
+    /// Keeps `body`, the page `key` read under `stamp`, unless the data moved since.
+    pub fn put(&self, key: PageKey, stamp: &Stamp, body: Bytes) {
         let cost = body.len() + ENTRY_OVERHEAD;
         if cost > self.budget / 4 {
             return;
         }
         let mut inner = self.lock();
         if !inner.directory.as_ref().is_some_and(|d| Arc::ptr_eq(d, &stamp.directory))
-            || inner.restatements.get(tenant).copied().unwrap_or(0) != stamp.restatements
+            || inner.restatements.get(&stamp.tenant).copied().unwrap_or(0) != stamp.restatements
         {
             return;
         }
-        if inner.bytes + cost > self.budget {
+        while inner.bytes + cost > self.budget && !inner.entries.is_empty() {
             // The least recently served quarter goes (one pass, not one per insertion).
             let mut used: Vec<u64> = inner.entries.values().map(|e| e.used).collect();
             let cut = used.len() / 4;
-            used.select_nth_unstable(cut);
-            let bar = used[cut];
-            let Inner { entries, bytes, .. } = &mut *inner;
-            entries.retain(|_, e| {
-                let keep = e.used > bar;
-                if !keep {
-                    *bytes -= e.body.len() + ENTRY_OVERHEAD;
-                }
-                keep
-            });
+            let bar = *used.select_nth_unstable(cut).1;
+            inner.remove_where(|e| e.used <= bar);
         }
         inner.tick += 1;
         let used = inner.tick;
-        let entry = Entry { tenant: tenant.to_owned(), restatements: stamp.restatements, body, used };
+        let entry = Entry { tenant: stamp.tenant.clone(), restatements: stamp.restatements, body, used };
         if let Some(old) = inner.entries.insert(key, entry) {
             inner.bytes -= old.body.len() + ENTRY_OVERHEAD;
         }
@@ -221,27 +229,31 @@ mod tests {
     fn a_restatement_or_a_new_directory_ends_an_entry() {
         let cache = PageCache::new(1 << 20);
         let d = dir();
-        let s = cache.stamp(&d, &d, "t1").unwrap();
-        cache.put("t1", key(1), &s, Bytes::from_static(b"one"));
+        assert!(cache.stamp(&d, &d, "t1", 0, SETTLE_MS - 1).is_none(), "not within minutes of publication");
+        let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+        cache.put(key(1), &s, Bytes::from_static(b"one"));
         assert_eq!(cache.get(&key(1), &s).as_deref(), Some(&b"one"[..]));
         // Read before a restatement, kept after it: never served.
-        let before = cache.stamp(&d, &d, "t1").unwrap();
+        let before = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
         cache.restated("t1");
-        assert!(cache.get(&key(1), &cache.stamp(&d, &d, "t1").unwrap()).is_none());
-        cache.put("t1", key(2), &before, Bytes::from_static(b"stale"));
-        assert!(cache.get(&key(2), &cache.stamp(&d, &d, "t1").unwrap()).is_none());
+        assert!(cache.get(&key(1), &cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap()).is_none());
+        cache.put(key(2), &before, Bytes::from_static(b"stale"));
+        assert!(cache.get(&key(2), &cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap()).is_none());
         assert_eq!(cache.bytes(), 0);
         // Another tenant's restatement leaves this one's pages.
-        let s = cache.stamp(&d, &d, "t1").unwrap();
-        cache.put("t1", key(3), &s, Bytes::from_static(b"three"));
+        let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+        cache.put(key(3), &s, Bytes::from_static(b"three"));
         cache.restated("t2");
-        assert!(cache.get(&key(3), &cache.stamp(&d, &d, "t1").unwrap()).is_some());
+        assert!(cache.get(&key(3), &cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap()).is_some());
         // A new directory: nothing of the old one is served, and an old request cannot put back.
         let d2 = dir();
-        assert!(cache.stamp(&d, &d2, "t1").is_none(), "a request under an old directory does not cache");
-        let s2 = cache.stamp(&d2, &d2, "t1").unwrap();
+        assert!(
+            cache.stamp(&d, &d2, "t1", 0, SETTLE_MS).is_none(),
+            "a request under an old directory does not cache"
+        );
+        let s2 = cache.stamp(&d2, &d2, "t1", 0, SETTLE_MS).unwrap();
         assert!(cache.get(&key(3), &s2).is_none());
-        cache.put("t1", key(4), &s, Bytes::from_static(b"old directory"));
+        cache.put(key(4), &s, Bytes::from_static(b"old directory"));
         assert!(cache.get(&key(4), &s2).is_none());
     }
 
@@ -250,13 +262,13 @@ mod tests {
         let cache = PageCache::new(64 * 1024);
         let d = dir();
         for n in 0..200u8 {
-            let s = cache.stamp(&d, &d, "t1").unwrap();
-            cache.put("t1", key(n), &s, Bytes::from(vec![b'x'; 1000]));
+            let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+            cache.put(key(n), &s, Bytes::from(vec![b'x'; 1000]));
             assert!(cache.bytes() <= 64 * 1024);
         }
-        let s = cache.stamp(&d, &d, "t1").unwrap();
+        let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
         assert!(cache.get(&key(199), &s).is_some(), "the newest stays");
         assert!(cache.get(&key(0), &s).is_none(), "the oldest went");
-        assert!(PageCache::new(0).stamp(&d, &d, "t1").is_none(), "0 keeps nothing");
+        assert!(PageCache::new(0).stamp(&d, &d, "t1", 0, SETTLE_MS).is_none(), "0 keeps nothing");
     }
 }

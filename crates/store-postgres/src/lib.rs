@@ -516,113 +516,28 @@ impl Store for PostgresStore {
             // any: blocks without a day have no row).
             let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
             if !idle.is_empty() {
-                // Each idle user's active-day blocks up to the block of the key's day: for many
-                // users, one bounded range scan over their open_ids (a page's are neighbours);
-                // for a few, and past the bound, the latest two blocks of each by an index probe.
-                let mut users: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
-                users.sort_unstable();
-                users.dedup();
-                let mut blocks: HashMap<&str, Vec<(i32, i64)>> = HashMap::new();
-                let mut unscanned: Vec<&str> = users.clone();
-                if users.len() >= RANGE_SCAN_MIN {
-                    let bound = (users.len() * 8) as i64;
-                    let rows = db.query(
-                        "SELECT open_id, block, bits FROM user_active WHERE tenant = $1 \
-                         AND open_id BETWEEN $2 AND $3 ORDER BY open_id, block LIMIT $4",
-                        &[&tenant, &users[0], &users[users.len() - 1], &bound],
-                    )?;
-                    let stop: Option<String> = (rows.len() as i64 == bound).then(|| rows[rows.len() - 1].get(0));
-                    for r in &rows {
-                        let open_id: &str = r.get(0);
-                        if let Ok(n) = users.binary_search(&open_id) {
-                            // Rows of the last user the scan reached may be cut short: probed below.
-                            if stop.as_deref() != Some(open_id) {
-                                blocks.entry(users[n]).or_default().push((r.get(1), r.get(2)));
-                            }
-                        }
-                    }
-                    unscanned = match stop.as_deref() {
-                        Some(stop) => users.iter().copied().filter(|u| *u >= stop).collect(),
-                        None => Vec::new(),
-                    };
+                let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
+                let upto: Vec<i32> = idle.iter().map(|&i| days[i].div_euclid(64)).collect();
+                let rows = db.query(
+                    "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
+                     CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
+                     AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
+                    &[&tenant, &o, &upto],
+                )?;
+                // For each idle key (by its place in `idle`), the latest active day at or before its day.
+                let mut latest: Vec<Option<i32>> = vec![None; idle.len()];
+                for r in rows {
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    let (block, bits): (i32, i64) = (r.get(1), r.get(2));
+                    let day = days[idle[n]];
+                    let found = (0..64).rev().map(|b| block * 64 + b).find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0);
+                    latest[n] = latest[n].max(found);
                 }
-                let probed: std::collections::HashSet<&str> = unscanned.iter().copied().collect();
-                let probes: Vec<usize> = idle.iter().copied().filter(|&i| probed.contains(ids[i])).collect();
-                // Per idle key: its blocks (from the scan), or the probe's rows (by its place in `probes`).
-                let mut probe_rows: Vec<Vec<(i32, i64)>> = vec![Vec::new(); probes.len()];
-                if !probes.is_empty() {
-                    let o: Vec<&str> = probes.iter().map(|&i| ids[i]).collect();
-                    let upto: Vec<i32> = probes.iter().map(|&i| days[i].div_euclid(64)).collect();
-                    let rows = db.query(
-                        "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
-                         CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
-                         AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
-                        &[&tenant, &o, &upto],
-                    )?;
-                    for r in rows {
-                        let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                        probe_rows[n].push((r.get(1), r.get(2)));
-                    }
-                }
-                // For each idle key, the latest active day at or before its day.
-                let mut found: Vec<(usize, i32)> = Vec::new();
-                let mut next_probe = 0;
-                for &i in &idle {
-                    let day = days[i];
-                    let own: &[(i32, i64)] = if probes.get(next_probe) == Some(&i) {
-                        next_probe += 1;
-                        &probe_rows[next_probe - 1]
-                    } else {
-                        blocks.get(ids[i]).map_or(&[], Vec::as_slice)
-                    };
-                    let latest = own
-                        .iter()
-                        .filter(|(block, _)| *block <= day.div_euclid(64))
-                        .filter_map(|&(block, bits)| {
-                            (0..64)
-                                .rev()
-                                .map(|b| block * 64 + b)
-                                .find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0)
-                        })
-                        .max();
-                    if let Some(d) = latest {
-                        found.push((i, d));
-                    }
-                }
-                // Their last events: per day, many by one bounded range scan, the rest by probes.
-                found.sort_unstable_by(|a, b| (a.1, ids[a.0]).cmp(&(b.1, ids[b.0])));
-                let mut probe_ts: Vec<(usize, i32)> = Vec::new();
-                for run in found.chunk_by(|a, b| a.1 == b.1) {
-                    let distinct = run.windows(2).all(|w| ids[w[0].0] < ids[w[1].0]);
-                    if run.len() < RANGE_SCAN_MIN || !distinct {
-                        probe_ts.extend_from_slice(run);
-                        continue;
-                    }
-                    let bound = (run.len() * 4) as i64;
-                    let (lo, hi) = (ids[run[0].0], ids[run[run.len() - 1].0]);
-                    let rows = db.query(
-                        "SELECT open_id, max_ts FROM user_day WHERE tenant = $1 AND day = $2 \
-                         AND open_id BETWEEN $3 AND $4 ORDER BY open_id LIMIT $5",
-                        &[&tenant, &run[0].1, &lo, &hi, &bound],
-                    )?;
-                    let mut k = 0;
-                    for r in &rows {
-                        let open_id: &str = r.get(0);
-                        while k < run.len() && ids[run[k].0] < open_id {
-                            k += 1;
-                        }
-                        if k < run.len() && ids[run[k].0] == open_id {
-                            out[run[k].0].last_active_ms = Some(r.get(1));
-                        }
-                    }
-                    if rows.len() as i64 == bound {
-                        let stop: &str = rows[rows.len() - 1].get(0);
-                        probe_ts.extend(run.iter().filter(|f| ids[f.0] > stop));
-                    }
-                }
-                if !probe_ts.is_empty() {
-                    let d: Vec<i32> = probe_ts.iter().map(|f| f.1).collect();
-                    let o: Vec<&str> = probe_ts.iter().map(|f| ids[f.0]).collect();
+                let found: Vec<(usize, i32)> =
+                    latest.iter().enumerate().filter_map(|(n, d)| d.map(|d| (idle[n], d))).collect();
+                if !found.is_empty() {
+                    let d: Vec<i32> = found.iter().map(|f| f.1).collect();
+                    let o: Vec<&str> = found.iter().map(|f| ids[f.0]).collect();
                     let rows = db.query(
                         "SELECT k.i, u.max_ts FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
                          CROSS JOIN LATERAL (SELECT max_ts FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
@@ -631,7 +546,7 @@ impl Store for PostgresStore {
                     )?;
                     for r in rows {
                         let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                        out[probe_ts[n].0].last_active_ms = Some(r.get(1));
+                        out[found[n].0].last_active_ms = Some(r.get(1));
                     }
                 }
             }

@@ -142,14 +142,13 @@ macro_rules! stat_item {
             /// Appends the item as compact JSON: byte for byte what `serde_json::to_vec` writes,
             /// without serde's per-field dispatch (a listing page renders 60 items of 33 fields).
             pub fn write_json(&self, out: &mut Vec<u8>) {
-                let mut sep = b'{';
+                // Every field after a comma; the first comma becomes the opening brace.
+                let start = out.len();
                 $(
-                    out.push(sep);
-                    sep = b',';
-                    out.extend_from_slice(concat!("\"", stringify!($name), "\":").as_bytes());
+                    out.extend_from_slice(concat!(",\"", stringify!($name), "\":").as_bytes());
                     $crate::fields::stat_item!(@write $json, out, &self.$name);
                 )*
-                let _ = sep;
+                out[start] = b'{';
                 out.push(b'}');
             }
         }

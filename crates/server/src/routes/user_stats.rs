@@ -9,7 +9,7 @@ use adminstats_wire::{UserStatsPage, UserStatsQuery, USER_STATS_PATH};
 
 use crate::auth::gateway;
 use crate::logid::json_bytes;
-use crate::page_cache::{PageKey, SETTLE_MS};
+use crate::page_cache::PageKey;
 use crate::query::users::Endpoint;
 use crate::query::{page_size, parse_query_string, Routed, UserQuery};
 use crate::state::AppState;
@@ -35,20 +35,20 @@ pub async fn list(
     let after = query.read_token(&state, q.page_token.as_deref())?;
     // A page read once is answered again from memory until its tenant's data moves.
     let tenant = query.caller.tenant();
-    let settled = state.calendar.now_ms() >= query.last.published_at_ms(tenant.geo) + SETTLE_MS;
-    let kept = settled
-        .then(|| state.pages.stamp(&query.caller.directory, &state.directory(), &tenant.key))
-        .flatten()
+    let kept = state
+        .pages
+        .stamp(
+            &query.caller.directory,
+            &state.directory(),
+            &tenant.key,
+            query.last.published_at_ms(tenant.geo),
+            state.calendar.now_ms(),
+        )
         .map(|stamp| {
-            let key = PageKey {
-                fingerprint: query.fingerprint,
-                last: query.last,
-                page_size,
-                page_token: q.page_token.clone().filter(|t| !t.is_empty()),
-            };
-            (tenant.key.clone(), key, stamp)
+            let page_token = q.page_token.clone().filter(|t| !t.is_empty());
+            (PageKey { fingerprint: query.fingerprint, last: query.last, page_size, page_token }, stamp)
         });
-    if let Some((_, key, stamp)) = &kept {
+    if let Some((key, stamp)) = &kept {
         if let Some(body) = state.pages.get(key, stamp) {
             return Ok(json_bytes(StatusCode::OK, body));
         }
@@ -59,8 +59,8 @@ pub async fn list(
         .map_err(|e| ApiError::Internal(format!("query task: {e}")))??;
     let page = UserStatsPage { has_more: page_token.is_some(), page_token, items };
     let body = bytes::Bytes::from(page.success_json());
-    if let Some((tenant, key, stamp)) = kept {
-        state.pages.put(&tenant, key, &stamp, body.clone());
+    if let Some((key, stamp)) = kept {
+        state.pages.put(key, &stamp, body.clone());
     }
     Ok(json_bytes(StatusCode::OK, body))
 }
