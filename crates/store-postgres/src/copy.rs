@@ -99,18 +99,18 @@ fn sources() -> Vec<Source> {
         ),
         source(
             "user_day",
-            format!("tenant, day, open_id, {day}"),
-            with(&[Type::TEXT, Type::INT4, Type::TEXT], DayCounters::LEN),
+            format!("tenant, day, open_id, {day}, os_pairs"),
+            with(&[Type::TEXT, Type::INT4, Type::TEXT], DayCounters::LEN)
+                .into_iter()
+                .chain([Type::TEXT_ARRAY])
+                .collect(),
+            // The row's pairs, from their table: joined by the record separator (no pair has one).
             format!(
-                "SELECT t.tenant_key, u.day, u.open_id, {} FROM user_day u JOIN tenants t ON t.id = u.tenant",
+                "SELECT t.tenant_key, u.day, u.open_id, {}, (SELECT group_concat(o.pair, char(30)) \
+                 FROM user_day_os o WHERE o.tenant = u.tenant AND o.day = u.day AND o.open_id = u.open_id) \
+                 FROM user_day u JOIN tenants t ON t.id = u.tenant",
                 prefixed("u", DayCounters::COUNTERS.iter().map(|c| c.name))
             ),
-        ),
-        source(
-            "user_day_os",
-            "tenant, day, open_id, pair".into(),
-            vec![Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
-            "SELECT t.tenant_key, o.day, o.open_id, o.pair FROM user_day_os o JOIN tenants t ON t.id = o.tenant".into(),
         ),
         source(
             "tenant_day",
@@ -156,6 +156,13 @@ fn cell(row: &rusqlite::Row<'_>, i: usize, ty: &Type) -> rusqlite::Result<Box<dy
         Type::INT4 => Box::new(row.get::<_, i32>(i)?),
         Type::INT2 => Box::new(row.get::<_, i16>(i)?),
         Type::BOOL => Box::new(row.get::<_, i64>(i)? != 0),
+        Type::TEXT_ARRAY => {
+            let joined: Option<String> = row.get(i)?;
+            let mut pairs: Vec<String> =
+                joined.map(|j| j.split('\u{1e}').map(str::to_owned).collect()).unwrap_or_default();
+            pairs.sort_unstable();
+            Box::new(pairs)
+        }
         _ => Box::new(row.get::<_, i64>(i)?),
     })
 }
@@ -338,6 +345,12 @@ fn verify(src: &rusqlite::Connection, tx: &mut postgres::Transaction<'_>) -> Res
         if a != b {
             return Err(CopyError::Mismatch(format!("{a} {what} in the source, {b} copied")));
         }
+    }
+    let a: i64 = src.query_row("SELECT count(*) FROM user_day_os", [], |r| r.get(0))?;
+    let b: i64 =
+        tx.query_one("SELECT coalesce(sum(cardinality(os_pairs)), 0)::bigint FROM user_day", &[])?.get(0);
+    if a != b {
+        return Err(CopyError::Mismatch(format!("{a} os pairs in the source, {b} copied")));
     }
     Ok(())
 }

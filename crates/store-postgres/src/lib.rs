@@ -4,10 +4,11 @@
 //! What differs from the embedded store, and why:
 //! - **Nothing is instance-local.** `last_active_time` is read from `user_day` (an index by user),
 //!   not from an in-memory bitset; tokens and the page-token key are rows every server reads.
-//! - **One writer per tenant at a time, across servers.** An append takes a transaction-scoped
-//!   advisory lock on its tenant, then reads the rows it folds into, so the old values that the
-//!   department sums and the day's overflow bound need are exact however many servers ingest.
-//!   Different tenants commit in parallel.
+//! - **One writer per tenant at a time, across servers.** An append claims its event ids (the
+//!   unique key makes that safe in parallel), then takes a transaction-scoped advisory lock on its
+//!   tenant and reads the rows it folds into, so the old values that the department sums and the
+//!   day's overflow bound need are exact however many servers ingest. Different tenants commit in
+//!   parallel.
 //! - **Department sums are written in the append's own transaction** (the embedded store holds
 //!   them back for half a second, which only one writer can do).
 //! - **Batches travel as arrays and binary COPY**: one statement per table per batch.
@@ -24,7 +25,7 @@ mod copy;
 
 pub use copy::{copy_from_sqlite, CopyError, CopyReport};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -41,8 +42,11 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 /// Migrations, in order; `adminstats_schema.version` counts how many are applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_byte_order.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_byte_order.sql"),
+    include_str!("../migrations/0003_pairs_in_rows.sql"),
+];
 
 /// Connections kept open at most; more callers wait for one.
 const MAX_CONNECTIONS: usize = 16;
@@ -80,8 +84,9 @@ impl Prepared {
     }
 }
 
-/// Keys of one day at least this many, ascending, are read by one range scan ([`Store::user_days`]).
-const RANGE_SCAN_MIN: usize = 8;
+/// A run of keys of one day is read by a range scan of at most this many rows per key
+/// ([`Store::user_days`]); keys past the bound are found through their active-day bits.
+const RANGE_BOUND: i64 = 4;
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
@@ -360,10 +365,12 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         Ok(())
     };
     run()?;
-    // This connection was opened before the tables existed: give it its staging table now.
+    // This connection was opened before the tables existed, or had their shape: give it its
+    // staging table now, of the current shape.
     client
         .batch_execute(
-            "CREATE TEMP TABLE IF NOT EXISTS staged_user_day (LIKE user_day) ON COMMIT DELETE ROWS",
+            "DROP TABLE IF EXISTS pg_temp.staged_user_day; \
+             CREATE TEMP TABLE staged_user_day (LIKE user_day) ON COMMIT DELETE ROWS",
         )
         .map_err(|e| pg_error(&e))
 }
@@ -400,6 +407,36 @@ fn columns_of<const N: usize>(rows: impl Iterator<Item = [i64; N]>) -> Vec<Vec<i
     cols
 }
 
+/// [`Store::user_days`]'s statement. `$2`, `$3`: the keys' days and open_ids; `$4`–`$7`: runs of
+/// keys (day, first and last open_id, bound), each read by one range scan of at most `bound` rows.
+/// A key found there is its row; any other key (its user idle that day, or past its run's bound;
+/// `idle`, materialised so that only those are looked up) is its user's latest active day at or before the key's day, from the active-day bits (the
+/// highest set bit not after the day, in the latest block that has one), and that day's row. Each
+/// answer is (key's ordinal, the row's day, its counters, its `os,client` pairs); a key whose user
+/// was never active by its day has none.
+fn user_days_sql() -> String {
+    let cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ");
+    // The block's bits up to the key's day (all of them for an earlier block).
+    let upto = "CASE WHEN a.block < k.day / 64 OR k.day % 64 = 63 THEN a.bits \
+                ELSE a.bits & ((1::bigint << (k.day % 64 + 1)) - 1) END";
+    format!(
+        "WITH k AS MATERIALIZED (SELECT * FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i)), \
+         r AS MATERIALIZED (SELECT u.* FROM unnest($4::integer[], $5::text[], $6::text[], $7::bigint[]) AS run(day, lo, hi, n) \
+           CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = run.day \
+           AND u.open_id BETWEEN run.lo AND run.hi ORDER BY u.open_id LIMIT run.n) u), \
+         idle AS MATERIALIZED (SELECT * FROM k WHERE NOT EXISTS \
+           (SELECT 1 FROM r WHERE r.day = k.day AND r.open_id = k.open_id)) \
+         SELECT k.i, u.day, {cols}, u.os_pairs FROM k JOIN r u ON u.day = k.day AND u.open_id = k.open_id \
+         UNION ALL \
+         SELECT k.i, u.day, {cols}, u.os_pairs FROM idle k \
+         CROSS JOIN LATERAL (SELECT a.block * 64 + length(ltrim(({upto})::bit(64)::text, '0')) - 1 AS day \
+           FROM user_active a WHERE a.tenant = $1 AND a.open_id = k.open_id AND a.block <= k.day / 64 \
+           AND ({upto}) <> 0 ORDER BY a.block DESC LIMIT 1) d \
+         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = d.day \
+           AND u.open_id = k.open_id) u"
+    )
+}
+
 /// `$from::bigint[], $from+1::bigint[], …` for `n` arrays.
 fn array_params(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
@@ -428,130 +465,37 @@ impl Store for PostgresStore {
         }
         let days: Vec<i32> = keys.iter().map(|k| k.0.julian()).collect();
         let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
-        self.read(|tx, prepared| {
-            let mut db = Db { tx, prepared };
-            let mut found: Vec<Option<DayCounters>> = vec![None; keys.len()];
-            // Runs of keys of one day ascending by open_id (a listing page's): one range scan of
-            // the primary key each, bounded (past the bound, and for other keys: one probe each).
-            let mut probe: Vec<usize> = Vec::new();
-            let mut at = 0;
-            while at < keys.len() {
-                let day = keys[at].0;
-                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
-                let run_keys = &keys[at..at + run];
-                if run >= RANGE_SCAN_MIN && run_keys.windows(2).all(|w| w[0].1 < w[1].1) {
-                    let bound = (run * 4) as i64;
-                    let sql = format!(
-                        "SELECT open_id, {} FROM user_day WHERE tenant = $1 AND day = $2 \
-                         AND open_id BETWEEN $3 AND $4 ORDER BY open_id LIMIT $5",
-                        day_columns()
-                    );
-                    let rows =
-                        db.query(&sql, &[&tenant, &day.julian(), &run_keys[0].1, &run_keys[run - 1].1, &bound])?;
-                    let mut k = 0;
-                    for r in &rows {
-                        let open_id: &str = r.get(0);
-                        while k < run && run_keys[k].1 < open_id {
-                            k += 1;
-                        }
-                        if k < run && run_keys[k].1 == open_id {
-                            found[at + k] = Some(day_counters(r, 1));
-                        }
-                    }
-                    if rows.len() as i64 == bound {
-                        let stop: &str = rows[rows.len() - 1].get(0);
-                        probe.extend((0..run).filter(|&k| run_keys[k].1 > stop).map(|k| at + k));
-                    }
-                } else {
-                    probe.extend(at..at + run);
-                }
-                at += run;
-            }
-            if !probe.is_empty() {
-                let d: Vec<i32> = probe.iter().map(|&i| days[i]).collect();
-                let o: Vec<&str> = probe.iter().map(|&i| ids[i]).collect();
-                let rows = db.query(
-                    &format!(
-                        "SELECT k.i, {cols} FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
-                         AND u.open_id = k.open_id) u",
-                        cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
-                    ),
-                    &[&tenant, &d, &o],
-                )?;
-                for r in rows {
-                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                    found[probe[n]] = Some(day_counters(&r, 1));
-                }
-            }
-            let mut with_pairs = Vec::new();
-            for (i, c) in found.into_iter().enumerate() {
-                let Some(c) = c else { continue };
-                if c.platforms != 0 {
-                    with_pairs.push(i);
-                }
-                out[i] = UserDayFacts {
-                    last_active_ms: Some(c.max_ts),
-                    totals: Some(DayTotals { c, os_pairs: Default::default() }),
-                };
-            }
-            if !with_pairs.is_empty() {
-                let d: Vec<i32> = with_pairs.iter().map(|&i| days[i]).collect();
-                let o: Vec<&str> = with_pairs.iter().map(|&i| ids[i]).collect();
-                let rows = db.query(
-                    "SELECT k.i, p.pair FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                     CROSS JOIN LATERAL (SELECT pair FROM user_day_os p WHERE p.tenant = $1 AND p.day = k.day \
-                     AND p.open_id = k.open_id) p",
-                    &[&tenant, &d, &o],
-                )?;
-                for r in rows {
-                    let i = with_pairs[usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0)];
-                    if let Some(t) = out[i].totals.as_mut() {
-                        t.os_pairs.insert(r.get(1));
-                    }
-                }
-            }
-            // Users without a row that day: the latest event of their latest earlier active day,
-            // found in their active-day bits (the block of the day and the one before it with
-            // any: blocks without a day have no row).
-            let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
-            if !idle.is_empty() {
-                let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
-                let upto: Vec<i32> = idle.iter().map(|&i| days[i].div_euclid(64)).collect();
-                let rows = db.query(
-                    "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
-                     CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
-                     AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
-                    &[&tenant, &o, &upto],
-                )?;
-                // For each idle key (by its place in `idle`), the latest active day at or before its day.
-                let mut latest: Vec<Option<i32>> = vec![None; idle.len()];
-                for r in rows {
-                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                    let (block, bits): (i32, i64) = (r.get(1), r.get(2));
-                    let day = days[idle[n]];
-                    let found = (0..64).rev().map(|b| block * 64 + b).find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0);
-                    latest[n] = latest[n].max(found);
-                }
-                let found: Vec<(usize, i32)> =
-                    latest.iter().enumerate().filter_map(|(n, d)| d.map(|d| (idle[n], d))).collect();
-                if !found.is_empty() {
-                    let d: Vec<i32> = found.iter().map(|f| f.1).collect();
-                    let o: Vec<&str> = found.iter().map(|f| ids[f.0]).collect();
-                    let rows = db.query(
-                        "SELECT k.i, u.max_ts FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                         CROSS JOIN LATERAL (SELECT max_ts FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
-                         AND u.open_id = k.open_id) u",
-                        &[&tenant, &d, &o],
-                    )?;
-                    for r in rows {
-                        let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                        out[found[n].0].last_active_ms = Some(r.get(1));
-                    }
-                }
-            }
-            Ok(())
+        // Runs of keys of one day ascending by open_id (a listing page's): one bounded range scan
+        // of the primary key each.
+        let (mut run_day, mut run_lo, mut run_hi, mut run_limit) =
+            (Vec::<i32>::new(), Vec::<&str>::new(), Vec::<&str>::new(), Vec::<i64>::new());
+        let mut at = 0;
+        while at < keys.len() {
+            let len = 1 + keys[at..].windows(2).take_while(|w| w[0].0 == w[1].0 && w[0].1 < w[1].1).count();
+            run_day.push(days[at]);
+            run_lo.push(ids[at]);
+            run_hi.push(ids[at + len - 1]);
+            run_limit.push(len as i64 * RANGE_BOUND);
+            at += len;
+        }
+        // One statement: one snapshot without a transaction, one round trip for a page.
+        let rows = self.with_conn(|client, prepared| {
+            let st = prepared.get(client, &user_days_sql()).map_err(|e| pg_error(&e))?;
+            client
+                .query(&st, &[&tenant, &days, &ids, &run_day, &run_lo, &run_hi, &run_limit])
+                .map_err(|e| pg_error(&e))
         })?;
+        for r in rows {
+            let i = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(usize::MAX);
+            let Some(slot) = out.get_mut(i) else { continue };
+            let day: i32 = r.get(1);
+            let c = day_counters(&r, 2);
+            slot.last_active_ms = Some(c.max_ts);
+            if day == days[i] {
+                let pairs: Vec<String> = r.get(2 + DayCounters::LEN);
+                slot.totals = Some(DayTotals { c, os_pairs: pairs.into_iter().collect() });
+            }
+        }
         Ok(out)
     }
 
@@ -855,9 +799,12 @@ fn append(
     events: &[NewEvent],
 ) -> Result<AppendOutcome, postgres::Error> {
     let mut db = Db { tx, prepared };
-    // One writer per tenant at a time, on every server: what is read below stays true until commit.
-    db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
-    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    // The ids first, before the tenant's lock: the unique key alone makes them exactly once (a
+    // concurrent insert of the same id waits for the other transaction's end), so batches of one
+    // tenant claim their ids in parallel. In ascending order, so that two such waits never cross.
+    let mut ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let inserted: HashSet<String> = db
         .query(
             "INSERT INTO seen_events (tenant, event_id) SELECT $1, id FROM unnest($2::text[]) AS id \
@@ -867,6 +814,32 @@ fn append(
         .into_iter()
         .map(|r| r.get(0))
         .collect();
+    // The active-day bits of the claimed events' user-days, also before the lock: an OR commutes,
+    // and rows are locked in ascending order. (A bit already set is left alone.) An event refused
+    // under the lock may leave a bit without its row: `unset_refused_bits` clears it.
+    let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    let mut first: HashSet<&str> = HashSet::new();
+    for e in events {
+        if inserted.contains(&e.event_id) && first.insert(&e.event_id) {
+            let day = e.day.julian();
+            *active.entry((&e.open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
+        }
+    }
+    if !active.is_empty() {
+        let o: Vec<&str> = active.keys().map(|k| k.0).collect();
+        let b: Vec<i32> = active.keys().map(|k| k.1).collect();
+        let bits: Vec<i64> = active.values().copied().collect();
+        db.execute(
+            "INSERT INTO user_active (tenant, open_id, block, bits) \
+             SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
+             ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits \
+             WHERE user_active.bits | excluded.bits <> user_active.bits",
+            &[&tenant, &o, &b, &bits],
+        )?;
+    }
+    // Then one writer per tenant at a time, on every server: what is read below stays true until
+    // commit. (A transaction holding it waits for no id and no bits: it has claimed its own.)
+    db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
 
     // The totals of each day the batch touches: the overflow bound.
     let touched: Vec<i32> = {
@@ -930,6 +903,7 @@ fn append(
             "DELETE FROM seen_events WHERE tenant = $1 AND event_id = ANY($2)",
             &[&tenant, &refused_ids],
         )?;
+        unset_refused_bits(&mut db, tenant, events, &out.refused, &folded)?;
     }
     if folded.is_empty() {
         return Ok(out);
@@ -938,32 +912,35 @@ fn append(
     // The rows folded into, as they are now.
     let key_days: Vec<i32> = folded.keys().map(|k| k.0).collect();
     let key_ids: Vec<&str> = folded.keys().map(|k| k.1).collect();
-    let mut old: HashMap<(i32, String), DayCounters> = HashMap::new();
+    let mut old: HashMap<(i32, String), (DayCounters, Vec<String>)> = HashMap::new();
     for r in db.query(
         &format!(
-            "SELECT u.day, u.open_id, {} FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
+            "SELECT u.day, u.open_id, {}, u.os_pairs FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
              CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
              AND u.open_id = k.open_id) u",
             DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
         ),
         &[&tenant, &key_days, &key_ids],
     )? {
-        old.insert((r.get(0), r.get(1)), day_counters(&r, 2));
+        old.insert((r.get(0), r.get(1)), (day_counters(&r, 2), r.get(2 + DayCounters::LEN)));
     }
 
     // The new rows, whole, through binary COPY into the session's staging table, then one upsert.
     let mut dept: HashMap<DeptKey, DeptCounts> = HashMap::new();
-    let mut pairs: (Vec<i32>, Vec<&str>, Vec<&str>) = Default::default();
     {
         let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
         types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
+        types.push(Type::TEXT_ARRAY);
         let sink = db.tx.copy_in(&format!(
-            "COPY staged_user_day (tenant, day, open_id, {}) FROM STDIN BINARY",
+            "COPY staged_user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY",
             day_columns()
         ))?;
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for ((day, open_id), (t, row)) in &folded {
-            let before = old.get(&(*day, (*open_id).to_owned()));
+            let (before, before_pairs) = match old.get(&(*day, (*open_id).to_owned())) {
+                Some((c, p)) => (Some(c), p.as_slice()),
+                None => (None, &[][..]),
+            };
             let mut new = before.copied().unwrap_or_default();
             new.fold(&t.c);
             if let Some(row) = row {
@@ -974,14 +951,16 @@ fn append(
                 }
             }
             let values = new.values();
+            let pairs: BTreeSet<&str> = before_pairs
+                .iter()
+                .map(String::as_str)
+                .chain(t.os_pairs.iter().map(String::as_str))
+                .collect();
+            let pairs: Vec<&str> = pairs.into_iter().collect();
             let mut cells: Vec<&(dyn ToSql + Sync)> = vec![&tenant, day, open_id];
             cells.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+            cells.push(&pairs);
             writer.write(&cells)?;
-            for p in &t.os_pairs {
-                pairs.0.push(*day);
-                pairs.1.push(open_id);
-                pairs.2.push(p.as_str());
-            }
         }
         writer.finish()?;
     }
@@ -993,36 +972,12 @@ fn append(
         .join(", ");
     db.execute(
         &format!(
-            "INSERT INTO user_day (tenant, day, open_id, {cols}) SELECT tenant, day, open_id, {cols} FROM staged_user_day \
-             ON CONFLICT (tenant, day, open_id) DO UPDATE SET {set}"
+            "INSERT INTO user_day (tenant, day, open_id, {cols}, os_pairs) \
+             SELECT tenant, day, open_id, {cols}, os_pairs FROM staged_user_day \
+             ON CONFLICT (tenant, day, open_id) DO UPDATE SET {set}, os_pairs = excluded.os_pairs"
         ),
         &[],
     )?;
-    if !pairs.0.is_empty() {
-        db.execute(
-            "INSERT INTO user_day_os (tenant, day, open_id, pair) \
-             SELECT $1, d, o, p FROM unnest($2::integer[], $3::text[], $4::text[]) AS k(d, o, p) ON CONFLICT DO NOTHING",
-            &[&tenant, &pairs.0, &pairs.1, &pairs.2],
-        )?;
-    }
-    // The days that are new for their user, into the users' active-day bits.
-    let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for (day, open_id) in folded.keys() {
-        if !old.contains_key(&(*day, (*open_id).to_owned())) {
-            *active.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
-        }
-    }
-    if !active.is_empty() {
-        let o: Vec<&str> = active.keys().map(|k| k.0).collect();
-        let b: Vec<i32> = active.keys().map(|k| k.1).collect();
-        let bits: Vec<i64> = active.values().copied().collect();
-        db.execute(
-            "INSERT INTO user_active (tenant, open_id, block, bits) \
-             SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
-             ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits",
-            &[&tenant, &o, &b, &bits],
-        )?;
-    }
     write_dept_sums(&mut db, tenant, &dept)?;
 
     // The days' totals, and a revision for each day a late event restated.
@@ -1079,6 +1034,58 @@ fn append(
         )?;
     }
     Ok(out)
+}
+
+/// Clears the active-day bits that [`append`] set, before its lock, for refused events whose
+/// user-day has no row after all. (The transaction holds each such bits row since setting it:
+/// whoever set the same bit for an accepted event either committed first, and then its row is
+/// there, or sets the bit again after this commit.)
+fn unset_refused_bits(
+    db: &mut Db<'_, '_>,
+    tenant: &str,
+    events: &[NewEvent],
+    refused: &[(usize, Rejection)],
+    folded: &BTreeMap<(i32, &str), (DayTotals, Option<&adminstats_store::RowMeta>)>,
+) -> Result<(), postgres::Error> {
+    let keys: BTreeSet<(i32, &str)> = refused
+        .iter()
+        .map(|&(i, _)| (events[i].day.julian(), events[i].open_id.as_str()))
+        .filter(|k| !folded.contains_key(k))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let d: Vec<i32> = keys.iter().map(|k| k.0).collect();
+    let o: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let rows: HashSet<(i32, String)> = db
+        .query(
+            "SELECT u.day, u.open_id FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
+             CROSS JOIN LATERAL (SELECT day, open_id FROM user_day u WHERE u.tenant = $1 \
+             AND u.day = k.day AND u.open_id = k.open_id) u",
+            &[&tenant, &d, &o],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut unset: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for (day, open_id) in keys {
+        if !rows.contains(&(day, open_id.to_owned())) {
+            *unset.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
+        }
+    }
+    if unset.is_empty() {
+        return Ok(());
+    }
+    let o: Vec<&str> = unset.keys().map(|k| k.0).collect();
+    let b: Vec<i32> = unset.keys().map(|k| k.1).collect();
+    let bits: Vec<i64> = unset.values().copied().collect();
+    db.execute(
+        "UPDATE user_active a SET bits = a.bits & ~k.bits \
+         FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
+         WHERE a.tenant = $1 AND a.open_id = k.o AND a.block = k.b",
+        &[&tenant, &o, &b, &bits],
+    )?;
+    Ok(())
 }
 
 /// Folds department sums into `dept_day` (adding), in key order.

@@ -163,3 +163,38 @@ fn an_unreachable_database_is_unavailable() {
     }
     assert!(matches!(PostgresStore::connect("not a url"), Err(StoreError::Backend(_))));
 }
+
+/// A store of schema v2 (pairs in `user_day_os`) opened by this binary: its rows keep their
+/// `os,client` pairs (now in the rows), and `user_day_os` is gone.
+#[test]
+fn a_version_2_store_keeps_its_pairs() {
+    let Some(db) = TestDb::new() else { return };
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    c.batch_execute(include_str!("../migrations/0001_init.sql")).unwrap();
+    c.batch_execute(include_str!("../migrations/0002_byte_order.sql")).unwrap();
+    let day = Day::parse("2026-11-02").unwrap();
+    let zeros = ["0"; 19].join(", ");
+    c.batch_execute(&format!(
+        "CREATE TABLE adminstats_schema (version integer NOT NULL); \
+         INSERT INTO adminstats_schema VALUES (2); \
+         INSERT INTO user_day VALUES ('t', {d}, 'ou_a', 1, {zeros}, 1, 0, 1762000000000), \
+                                     ('t', {d}, 'ou_b', 1, {zeros}, 0, 0, 1762000000001); \
+         INSERT INTO user_active VALUES ('t', 'ou_a', {b}, {bit}), ('t', 'ou_b', {b}, {bit}); \
+         INSERT INTO user_day_os VALUES ('t', {d}, 'ou_a', 'macos,lark'), ('t', {d}, 'ou_a', 'ios,lark');",
+        d = day.julian(),
+        b = day.julian().div_euclid(64),
+        bit = 1i64 << day.julian().rem_euclid(64),
+    ))
+    .unwrap();
+    let store = PostgresStore::connect(&db.url).unwrap();
+    let facts = store.user_days("t", &[(day, "ou_a"), (day, "ou_b")]).unwrap();
+    let pairs =
+        |i: usize| -> Vec<String> { facts[i].totals.as_ref().unwrap().os_pairs.iter().cloned().collect() };
+    assert_eq!(pairs(0), ["ios,lark", "macos,lark"]);
+    assert!(pairs(1).is_empty());
+    assert_eq!(facts[1].last_active_ms, Some(1_762_000_000_001));
+    let version: i32 = c.query_one("SELECT version FROM adminstats_schema", &[]).unwrap().get(0);
+    assert_eq!(version, 3);
+    let gone: bool = c.query_one("SELECT to_regclass('user_day_os') IS NULL", &[]).unwrap().get(0);
+    assert!(gone, "user_day_os is dropped");
+}

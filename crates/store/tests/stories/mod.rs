@@ -186,6 +186,15 @@ pub fn limits_story<S: Store>(store: &S) {
     let facts = store.user_days("limits", &[(day, "ou_a"), (day, "ou_b")]).unwrap();
     let got: Vec<i64> = facts.iter().map(|f| f.totals.as_ref().unwrap().c.email_send_ext).collect();
     assert_eq!(got, [DAY_SUM_MAX - 5, 5]);
+    // An event refused on a day its user has no row leaves no trace of that day: the user's last
+    // activity is still the day before's.
+    let before = day.plus(-1);
+    store.append_events("limits", BASIS, vec![ev("c0", "ou_c", before, EventKind::ImActive, 3)]).unwrap();
+    let refused = store.append_events("limits", BASIS, vec![sent("c1", "ou_c", 1)]).unwrap();
+    assert_eq!((refused.accepted, refused.refused.len()), (0, 1), "{refused:?}");
+    let seen = store.user_days("limits", &[(before, "ou_c"), (day, "ou_c")]).unwrap();
+    assert!(seen[0].last_active_ms.is_some() && seen[1].totals.is_none(), "{seen:?}");
+    assert_eq!(seen[1].last_active_ms, seen[0].last_active_ms, "the refused day is not an active day");
     // Another day, and another tenant, have their own room.
     let next = store
         .append_events(
