@@ -84,9 +84,8 @@ impl Prepared {
     }
 }
 
-/// A run of keys of one day is read by a range scan of at most this many rows per key
-/// ([`Store::user_days`]); keys past the bound are found through their active-day bits.
-const RANGE_BOUND: i64 = 4;
+/// Keys of one day at least this many, ascending, are read by one range scan ([`Store::user_days`]).
+const RANGE_SCAN_MIN: usize = 8;
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
@@ -407,36 +406,6 @@ fn columns_of<const N: usize>(rows: impl Iterator<Item = [i64; N]>) -> Vec<Vec<i
     cols
 }
 
-/// [`Store::user_days`]'s statement. `$2`, `$3`: the keys' days and open_ids; `$4`–`$7`: runs of
-/// keys (day, first and last open_id, bound), each read by one range scan of at most `bound` rows.
-/// A key found there is its row; any other key (its user idle that day, or past its run's bound;
-/// `idle`, materialised so that only those are looked up) is its user's latest active day at or before the key's day, from the active-day bits (the
-/// highest set bit not after the day, in the latest block that has one), and that day's row. Each
-/// answer is (key's ordinal, the row's day, its counters, its `os,client` pairs); a key whose user
-/// was never active by its day has none.
-fn user_days_sql() -> String {
-    let cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ");
-    // The block's bits up to the key's day (all of them for an earlier block).
-    let upto = "CASE WHEN a.block < k.day / 64 OR k.day % 64 = 63 THEN a.bits \
-                ELSE a.bits & ((1::bigint << (k.day % 64 + 1)) - 1) END";
-    format!(
-        "WITH k AS MATERIALIZED (SELECT * FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i)), \
-         r AS MATERIALIZED (SELECT u.* FROM unnest($4::integer[], $5::text[], $6::text[], $7::bigint[]) AS run(day, lo, hi, n) \
-           CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = run.day \
-           AND u.open_id BETWEEN run.lo AND run.hi ORDER BY u.open_id LIMIT run.n) u), \
-         idle AS MATERIALIZED (SELECT * FROM k WHERE NOT EXISTS \
-           (SELECT 1 FROM r WHERE r.day = k.day AND r.open_id = k.open_id)) \
-         SELECT k.i, u.day, {cols}, u.os_pairs FROM k JOIN r u ON u.day = k.day AND u.open_id = k.open_id \
-         UNION ALL \
-         SELECT k.i, u.day, {cols}, u.os_pairs FROM idle k \
-         CROSS JOIN LATERAL (SELECT a.block * 64 + length(ltrim(({upto})::bit(64)::text, '0')) - 1 AS day \
-           FROM user_active a WHERE a.tenant = $1 AND a.open_id = k.open_id AND a.block <= k.day / 64 \
-           AND ({upto}) <> 0 ORDER BY a.block DESC LIMIT 1) d \
-         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = d.day \
-           AND u.open_id = k.open_id) u"
-    )
-}
-
 /// `$from::bigint[], $from+1::bigint[], …` for `n` arrays.
 fn array_params(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
@@ -465,37 +434,110 @@ impl Store for PostgresStore {
         }
         let days: Vec<i32> = keys.iter().map(|k| k.0.julian()).collect();
         let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
-        // Runs of keys of one day ascending by open_id (a listing page's): one bounded range scan
-        // of the primary key each.
-        let (mut run_day, mut run_lo, mut run_hi, mut run_limit) =
-            (Vec::<i32>::new(), Vec::<&str>::new(), Vec::<&str>::new(), Vec::<i64>::new());
-        let mut at = 0;
-        while at < keys.len() {
-            let len = 1 + keys[at..].windows(2).take_while(|w| w[0].0 == w[1].0 && w[0].1 < w[1].1).count();
-            run_day.push(days[at]);
-            run_lo.push(ids[at]);
-            run_hi.push(ids[at + len - 1]);
-            run_limit.push(len as i64 * RANGE_BOUND);
-            at += len;
-        }
-        // One statement: one snapshot without a transaction, one round trip for a page.
-        let rows = self.with_conn(|client, prepared| {
-            let st = prepared.get(client, &user_days_sql()).map_err(|e| pg_error(&e))?;
-            client
-                .query(&st, &[&tenant, &days, &ids, &run_day, &run_lo, &run_hi, &run_limit])
-                .map_err(|e| pg_error(&e))
-        })?;
-        for r in rows {
-            let i = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(usize::MAX);
-            let Some(slot) = out.get_mut(i) else { continue };
-            let day: i32 = r.get(1);
-            let c = day_counters(&r, 2);
-            slot.last_active_ms = Some(c.max_ts);
-            if day == days[i] {
-                let pairs: Vec<String> = r.get(2 + DayCounters::LEN);
-                slot.totals = Some(DayTotals { c, os_pairs: pairs.into_iter().collect() });
+        self.read(|tx, prepared| {
+            let mut db = Db { tx, prepared };
+            let mut found: Vec<Option<(DayCounters, Vec<String>)>> = vec![None; keys.len()];
+            // Runs of keys of one day ascending by open_id (a listing page's): one range scan of
+            // the primary key each, bounded (past the bound, and for other keys: one probe each).
+            let mut probe: Vec<usize> = Vec::new();
+            let mut at = 0;
+            while at < keys.len() {
+                let day = keys[at].0;
+                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
+                let run_keys = &keys[at..at + run];
+                if run >= RANGE_SCAN_MIN && run_keys.windows(2).all(|w| w[0].1 < w[1].1) {
+                    let bound = (run * 4) as i64;
+                    let sql = format!(
+                        "SELECT open_id, {}, os_pairs FROM user_day WHERE tenant = $1 AND day = $2 \
+                         AND open_id BETWEEN $3 AND $4 ORDER BY open_id LIMIT $5",
+                        day_columns()
+                    );
+                    let rows =
+                        db.query(&sql, &[&tenant, &day.julian(), &run_keys[0].1, &run_keys[run - 1].1, &bound])?;
+                    let mut k = 0;
+                    for r in &rows {
+                        let open_id: &str = r.get(0);
+                        while k < run && run_keys[k].1 < open_id {
+                            k += 1;
+                        }
+                        if k < run && run_keys[k].1 == open_id {
+                            found[at + k] = Some((day_counters(r, 1), r.get(1 + DayCounters::LEN)));
+                        }
+                    }
+                    if rows.len() as i64 == bound {
+                        let stop: &str = rows[rows.len() - 1].get(0);
+                        probe.extend((0..run).filter(|&k| run_keys[k].1 > stop).map(|k| at + k));
+                    }
+                } else {
+                    probe.extend(at..at + run);
+                }
+                at += run;
             }
-        }
+            if !probe.is_empty() {
+                let d: Vec<i32> = probe.iter().map(|&i| days[i]).collect();
+                let o: Vec<&str> = probe.iter().map(|&i| ids[i]).collect();
+                let rows = db.query(
+                    &format!(
+                        "SELECT k.i, {cols}, u.os_pairs FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                         AND u.open_id = k.open_id) u",
+                        cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
+                    ),
+                    &[&tenant, &d, &o],
+                )?;
+                for r in rows {
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    found[probe[n]] = Some((day_counters(&r, 1), r.get(1 + DayCounters::LEN)));
+                }
+            }
+            for (i, f) in found.into_iter().enumerate() {
+                let Some((c, pairs)) = f else { continue };
+                out[i] = UserDayFacts {
+                    last_active_ms: Some(c.max_ts),
+                    totals: Some(DayTotals { c, os_pairs: pairs.into_iter().collect() }),
+                };
+            }
+            // Users without a row that day: the latest event of their latest earlier active day,
+            // found in their active-day bits (the block of the day and the one before it with
+            // any: blocks without a day have no row).
+            let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
+            if !idle.is_empty() {
+                let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
+                let upto: Vec<i32> = idle.iter().map(|&i| days[i].div_euclid(64)).collect();
+                let rows = db.query(
+                    "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
+                     CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
+                     AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
+                    &[&tenant, &o, &upto],
+                )?;
+                // For each idle key (by its place in `idle`), the latest active day at or before its day.
+                let mut latest: Vec<Option<i32>> = vec![None; idle.len()];
+                for r in rows {
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    let (block, bits): (i32, i64) = (r.get(1), r.get(2));
+                    let day = days[idle[n]];
+                    let found = (0..64).rev().map(|b| block * 64 + b).find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0);
+                    latest[n] = latest[n].max(found);
+                }
+                let found: Vec<(usize, i32)> =
+                    latest.iter().enumerate().filter_map(|(n, d)| d.map(|d| (idle[n], d))).collect();
+                if !found.is_empty() {
+                    let d: Vec<i32> = found.iter().map(|f| f.1).collect();
+                    let o: Vec<&str> = found.iter().map(|f| ids[f.0]).collect();
+                    let rows = db.query(
+                        "SELECT k.i, u.max_ts FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                         CROSS JOIN LATERAL (SELECT max_ts FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                         AND u.open_id = k.open_id) u",
+                        &[&tenant, &d, &o],
+                    )?;
+                    for r in rows {
+                        let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                        out[found[n].0].last_active_ms = Some(r.get(1));
+                    }
+                }
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
