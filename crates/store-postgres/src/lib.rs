@@ -2,8 +2,9 @@
 //! database (and Citus, distributed by tenant).
 //!
 //! What differs from the embedded store, and why:
-//! - **Nothing is instance-local.** `last_active_time` is read from `user_day` (an index by user),
-//!   not from an in-memory bitset; tokens and the page-token key are rows every server reads.
+//! - **Nothing is instance-local.** `last_active_time` is read from each user's active-day bits
+//!   in `user_active`, not from an in-memory bitset; tokens and the page-token key are rows every
+//!   server reads.
 //! - **One writer per tenant at a time, across servers.** An append claims its event ids (the
 //!   unique key makes that safe in parallel), then takes a transaction-scoped advisory lock on its
 //!   tenant and reads the rows it folds into, so the old values that the department sums and the
