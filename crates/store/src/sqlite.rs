@@ -5,6 +5,7 @@
 //! read-only connections, which WAL lets run beside the writer.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_strict_numbers.sql"),
     include_str!("../migrations/0005_day_revision.sql"),
     include_str!("../migrations/0006_day_changes.sql"),
+    include_str!("../migrations/0007_user_day_log.sql"),
 ];
 
 /// Read-only connections kept open at most; more readers wait for one.
@@ -126,7 +128,7 @@ enum Job {
         token: StoredToken,
         reply: SyncSender<Result<(), StoreError>>,
     },
-    /// Write the pending department sums now (a reader is about to read them).
+    /// Fold the logged user rows and their department sums in now (a reader is about to read them).
     Flush {
         reply: SyncSender<Result<(), StoreError>>,
     },
@@ -147,8 +149,8 @@ pub struct SqliteStore {
     /// background when the store opens.
     active: Arc<ActiveIndex>,
     tenant_ids: RwLock<HashMap<String, i64>>,
-    /// Set while the writer holds department sums not yet written (see `Pending`).
-    dept_pending: Arc<AtomicBool>,
+    /// What the writer has logged but not yet folded into `user_day` (see `Pending`).
+    unflushed: Arc<Unflushed>,
     /// Whether the writer's last write found the storage full.
     health: Arc<WriteHealth>,
 }
@@ -171,7 +173,13 @@ impl SqliteStore {
         let lock = std::fs::File::create(dir.join("adminstats.lock"))?;
         lock.try_lock().map_err(|_| StoreError::InUse(dir.display().to_string()))?;
         let path = dir.join("adminstats.db");
-        let mut conn = Connection::open(&path)?;
+        // Only the writer thread uses this connection: SQLite need not lock it on every call.
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
@@ -179,6 +187,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
+        replay_log(&mut conn)?;
         let active = Arc::new(ActiveIndex::default());
         let loader = (Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?, active.clone());
         std::thread::Builder::new().name("store-active-days".into()).spawn(move || {
@@ -190,13 +199,13 @@ impl SqliteStore {
         })?;
         let (tx, rx) = mpsc::sync_channel::<Job>(1024);
         let writer_active = active.clone();
-        let dept_pending = Arc::new(AtomicBool::new(false));
-        let writer_pending = dept_pending.clone();
+        let unflushed = Arc::new(Unflushed::default());
+        let writer_unflushed = unflushed.clone();
         let health = Arc::new(WriteHealth::default());
         let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_active, &writer_pending, &writer_health))?;
+            .spawn(move || writer_loop(conn, rx, &writer_active, &writer_unflushed, &writer_health))?;
         let store = SqliteStore {
             path,
             _lock: lock,
@@ -205,7 +214,7 @@ impl SqliteStore {
             reader_free: Condvar::new(),
             active,
             tenant_ids: RwLock::new(HashMap::default()),
-            dept_pending,
+            unflushed,
             health,
         };
         Ok(store)
@@ -269,14 +278,32 @@ impl SqliteStore {
         Ok(c)
     }
 
-    /// Has the writer write the department sums it holds back, if any, before they are read.
-    fn flush_dept_sums(&self) -> Result<(), StoreError> {
-        if !self.dept_pending.load(Ordering::Acquire) {
+    /// Has the writer fold in everything it logged, if anything, before department sums are read.
+    fn flush_pending(&self) -> Result<(), StoreError> {
+        if !self.unflushed.any.load(Ordering::Acquire) {
             return Ok(());
         }
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(Job::Flush { reply })?;
         rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Has the writer fold in what it logged before a read of a tenant's user-days up to `last`,
+    /// if any of those days has logged rows (a user's last active day before it included).
+    fn settle(&self, tenant: &str, last: Day) -> Result<(), StoreError> {
+        let waiting = self
+            .unflushed
+            .days
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .is_some_and(|&first| first <= last.julian());
+        if waiting {
+            let (reply, rx) = mpsc::sync_channel(1);
+            self.send(Job::Flush { reply })?;
+            rx.recv().map_err(|_| StoreError::Closed)??;
+        }
+        Ok(())
     }
 
     /// The numeric id of a tenant, if it ever stored anything.
@@ -348,7 +375,7 @@ fn writer_loop(
     mut conn: Connection,
     rx: Receiver<Job>,
     active: &ActiveIndex,
-    pending_flag: &AtomicBool,
+    unflushed: &Unflushed,
     health: &WriteHealth,
 ) -> Result<(), StoreError> {
     let mut bases = Bases::default();
@@ -356,9 +383,9 @@ fn writer_loop(
     // A rebuild or a flush found while gathering a group runs after it, alone.
     let mut next: Option<Job> = None;
     loop {
-        // Held sums are written when ingestion pauses, at the latest; a full store tries again.
+        // Logged rows are folded in when ingestion pauses, at the latest; a full store tries again.
         let wait = [
-            pending.since.map(|since| DEPT_FLUSH_AFTER.saturating_sub(since.elapsed())),
+            pending.since.map(|since| FLUSH_AFTER.saturating_sub(since.elapsed())),
             health.get().map(|_| PROBE_EVERY),
         ]
         .into_iter()
@@ -370,9 +397,9 @@ fn writer_loop(
                 Some(wait) => match rx.recv_timeout(wait) {
                     Ok(j) => j,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        // A failure is logged; the sums stay held back for the next try.
+                        // A failure is logged; the rows stay in the log for the next try.
                         if pending.since.is_some() {
-                            let _ = health.record(pending.flush(&mut conn, &mut bases, pending_flag));
+                            let _ = health.record(pending.flush(&mut conn, &mut bases, active, unflushed));
                         } else {
                             let _ = health.record(probe(&conn));
                         }
@@ -388,14 +415,11 @@ fn writer_loop(
         };
         match first {
             Job::Rebuild { tenant, basis, resolve, reply } => {
-                let out = health.record(rebuild_dept_sums(
-                    &mut conn,
-                    &mut bases,
-                    &mut pending,
-                    &tenant,
-                    basis,
-                    &resolve,
-                ));
+                // The rebuild reads `user_day`: every logged row goes in first.
+                let out =
+                    health.record(pending.flush(&mut conn, &mut bases, active, unflushed).and_then(|()| {
+                        rebuild_dept_sums(&mut conn, &mut bases, &mut pending, &tenant, basis, &resolve)
+                    }));
                 if let Err(e) = &out {
                     tracing::error!(error = %e, tenant, "rebuilding the department sums failed");
                     bases.forget();
@@ -404,7 +428,7 @@ fn writer_loop(
                 continue;
             }
             Job::Flush { reply } => {
-                let _ = reply.send(health.record(pending.flush(&mut conn, &mut bases, pending_flag)));
+                let _ = reply.send(health.record(pending.flush(&mut conn, &mut bases, active, unflushed)));
                 continue;
             }
             first => next = Some(first),
@@ -425,9 +449,9 @@ fn writer_loop(
         let mut outcomes: Vec<GroupOutcome> = match health.record(write_group(
             &mut conn,
             &jobs,
-            active,
             &mut bases,
             &mut pending,
+            unflushed,
         )) {
             Ok(v) => v,
             Err(e) => {
@@ -441,14 +465,6 @@ fn writer_loop(
                 Vec::new()
             }
         };
-        if pending.since.is_some() {
-            pending_flag.store(true, Ordering::Release);
-        }
-        if pending.sums.len() >= DEPT_FLUSH_KEYS
-            || pending.since.is_some_and(|t| t.elapsed() >= DEPT_FLUSH_AFTER)
-        {
-            let _ = health.record(pending.flush(&mut conn, &mut bases, pending_flag));
-        }
         let failed = || full.clone().map_or(StoreError::CommitFailed, StoreError::Unwritable);
         let mut outcomes = outcomes.drain(..).map(Some).chain(std::iter::repeat_with(|| None));
         for job in jobs {
@@ -468,8 +484,12 @@ fn writer_loop(
                 }
             }
         }
+        // After the answers: the group's batches do not wait for a flush.
+        if pending.rows.len() >= FLUSH_KEYS || pending.since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER) {
+            let _ = health.record(pending.flush(&mut conn, &mut bases, active, unflushed));
+        }
     }
-    pending.flush(&mut conn, &mut bases, pending_flag)?;
+    pending.flush(&mut conn, &mut bases, active, unflushed)?;
     checkpoint(&conn)
 }
 
@@ -511,61 +531,85 @@ impl WriteHealth {
     }
 }
 
-/// Department sums are written at most this long after the events that moved them were committed.
-const DEPT_FLUSH_AFTER: Duration = Duration::from_millis(500);
-/// ... or once this many sums wait.
-const DEPT_FLUSH_KEYS: usize = 200_000;
-
-/// Department sums of a group per (tenant, day, list of groups, version): the users of one
-/// department share one list, so a group hashes one key per user-day and version, not one per
-/// department above the user.
-type ByList<'a> = HashMap<(i64, i32, *const DeptGroup, Version), (&'a Arc<[DeptGroup]>, DeptCounts)>;
+/// User rows and department sums are written at most this long after the events that moved them
+/// were committed (to the log).
+const FLUSH_AFTER: Duration = Duration::from_millis(500);
+/// ... or once this many user-days wait.
+const FLUSH_KEYS: usize = 65_536;
 
 /// A key of `dept_day`: tenant, day, department, subtree, version (the table's key order).
 type DeptKey<D> = (i64, i32, D, bool, Version);
 
-/// Department sums moved by committed events but not yet written.
+/// A user-day committed to `user_day_log` but not yet folded into `user_day`: its totals, and
+/// what the department sums need to know of the row (when they are kept under the batch's basis).
+type Unmerged = Vec<(RowKey, DayTotals, Option<RowMeta>)>;
+
+/// A key of `user_day`: tenant, day, open_id.
+type RowKey = (i64, i32, Box<str>);
+
+/// A user-day of a flush, each key once: its totals folded over the groups that logged it.
+type Folded<'a> = (&'a RowKey, Cow<'a, DayTotals>, Option<&'a RowMeta>);
+
+/// What the writer has committed but not yet folded into `user_day` and `dept_day`.
 ///
-/// A tenant with sums here has no `dept_basis` row: the group that first held sums back deleted it
-/// in its own transaction, and the flush that writes the sums puts it back in the same transaction.
-/// So a crash in between leaves the tenant's sums without a basis, and they are rebuilt from
-/// `user_day`, never served short. Readers of department sums flush first (`Job::Flush`).
+/// A group of new events commits its event ids, its day totals and one `user_day_log` row (the
+/// group's user-days, folded), and is acknowledged: durable from then on. Folding a user-day into
+/// `user_day` is a B-tree upsert at a random place; a group of a thousand new user-days touches
+/// hundreds of pages and would write each whole to the WAL. Gathered over half a second, each page
+/// is written once for many rows. The flush folds every row here into `user_day`, writes the
+/// department sums they move, and empties the log, in one transaction.
 ///
-/// Why hold them back: a group of events touches one row per (day, department, kind, version), and
-/// a tenant of thousands of departments would write more sum rows than events; gathered over
-/// half a second, each row is written once.
+/// Readers never see a user-day short: `unmerged` names, per tenant, the earliest day with rows
+/// here, and a reader of that day or a later one asks for a flush first (`Job::Flush`); readers of
+/// department sums always do while anything waits. After a crash the log is folded in at open
+/// (`replay_log`).
+///
+/// A tenant with sums held back (here in `tenants`) has no `dept_basis` row: the group that first
+/// held them back deleted it in its own transaction, and the flush puts it back in the same
+/// transaction as the sums. So a crash in between leaves the tenant's sums without a basis, and
+/// they are rebuilt from `user_day`, never served short.
 #[derive(Default)]
 struct Pending {
-    sums: HashMap<DeptKey<Box<str>>, DeptCounts>,
+    rows: Unmerged,
     /// Tenants with sums held back, and the basis their row gets back when they are written.
     tenants: HashMap<i64, i64>,
-    /// When the oldest sum held back was committed.
+    /// When the oldest row here was committed.
     since: Option<Instant>,
 }
 
+/// Shared between the writer and the readers: per tenant, the earliest day with user rows not
+/// yet folded into `user_day`, and whether anything at all waits.
+#[derive(Default)]
+struct Unflushed {
+    days: RwLock<HashMap<Box<str>, i32>>,
+    any: AtomicBool,
+}
+
 impl Pending {
-    /// Writes every held-back sum and puts the tenants' bases back, in one transaction. On failure
-    /// the sums stay held back (and the bases absent) for the next try.
+    /// Folds every waiting row into `user_day`, writes the department sums they move, puts the
+    /// tenants' bases back and empties the log, in one transaction. On failure everything stays
+    /// waiting for the next try.
     fn flush(
         &mut self,
         conn: &mut Connection,
         bases: &mut Bases,
-        flag: &AtomicBool,
+        active: &ActiveIndex,
+        unflushed: &Unflushed,
     ) -> Result<(), StoreError> {
         if self.since.is_none() {
             return Ok(());
         }
         let out = (|| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let borrowed: HashMap<DeptKey<&str>, DeptCounts> =
-                self.sums.iter().map(|((t, d, dept, s, v), c)| ((*t, *d, &**dept, *s, *v), *c)).collect();
-            write_dept_sums(&tx, &borrowed)?;
+            let sums = merge_rows(&tx, &self.rows, Some(active))?;
+            write_dept_sums(&tx, &sums)?;
             for (tid, basis) in &self.tenants {
                 tx.execute(
                     "INSERT OR REPLACE INTO dept_basis (tenant, basis) VALUES (?1, ?2)",
                     params![tid, basis],
                 )?;
             }
+            tx.execute("DELETE FROM user_day_log", [])?;
             tx.commit()?;
             Ok::<_, StoreError>(())
         })();
@@ -574,23 +618,298 @@ impl Pending {
                 for (tid, basis) in self.tenants.drain() {
                     bases.0.insert(tid, Some(basis));
                 }
-                self.sums.clear();
+                // After the commit: a reader never finds a bit without its row for long (and copes
+                // if it does).
+                active.set_all(self.rows.iter().map(|((tid, day, open_id), ..)| (*tid, &**open_id, *day)));
+                self.rows.clear();
+
                 self.since = None;
-                flag.store(false, Ordering::Release);
+                unflushed.days.write().unwrap_or_else(|p| p.into_inner()).clear();
+                unflushed.any.store(false, Ordering::Release);
             }
-            Err(e) => tracing::error!(error = %e, "writing the department sums failed; they stay held back"),
+            Err(e) => {
+                tracing::error!(error = %e, "folding the logged user rows failed; they stay in the log")
+            }
         }
         out
     }
 
-    /// Drops what is held back for a tenant (its sums are being rebuilt, or became stale).
+    /// Stops holding a tenant's sums back (they are being rebuilt, or became stale): its waiting
+    /// rows still go into `user_day`, but move no sums.
     fn drop_tenant(&mut self, tid: i64) {
         if self.tenants.remove(&tid).is_some() {
-            self.sums.retain(|k, _| k.0 != tid);
-            if self.tenants.is_empty() {
-                self.since = None;
+            for ((t, ..), _, meta) in self.rows.iter_mut() {
+                if *t == tid {
+                    *meta = None;
+                }
             }
         }
+    }
+}
+
+/// Folds user-days into `user_day` in key order (neighbouring keys share B-tree pages), and
+/// returns the department sums they move (of rows with a [`RowMeta`]).
+fn merge_rows<'a>(
+    tx: &Connection,
+    rows: &'a Unmerged,
+    active: Option<&ActiveIndex>,
+) -> Result<HashMap<DeptKey<&'a str>, DeptCounts>, StoreError> {
+    // In key order, each key once (a user-day logged by several groups is folded here).
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| rows[a as usize].0.cmp(&rows[b as usize].0));
+    let mut keys: Vec<Folded<'a>> = Vec::with_capacity(order.len());
+    for run in order.chunk_by(|&a, &b| rows[a as usize].0 == rows[b as usize].0) {
+        let first = &rows[run[0] as usize];
+        let mut totals = Cow::Borrowed(&first.1);
+        let mut meta = first.2.as_ref();
+        for &i in &run[1..] {
+            let (_, t, m) = &rows[i as usize];
+            totals.to_mut().merge(t);
+            meta = meta.or(m.as_ref());
+        }
+        keys.push((&first.0, totals, meta));
+    }
+    // Which keys have no row yet, from the active days (set after every flush, so once a tenant
+    // is loaded they are exact): their old counters need no lookup.
+    let mut known_new: Vec<bool> = Vec::with_capacity(keys.len());
+    for run in keys.chunk_by(|a, b| a.0 .0 == b.0 .0) {
+        let flags = active.and_then(|active| {
+            active.try_read(run[0].0 .0, |days| {
+                run.iter().map(|((tid, day, open_id), ..)| !days.has(*tid, open_id, *day)).collect::<Vec<_>>()
+            })
+        });
+        match flags {
+            Some(flags) => known_new.extend(flags),
+            None => known_new.extend(std::iter::repeat_n(false, run.len())),
+        }
+    }
+    // The sums moved by new rows need no old row: another thread adds them up meanwhile.
+    let (by_list, changed) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| {
+            let mut by_list: ByList<'a> = HashMap::default();
+            for ((key, t, row), _) in keys.iter().zip(&known_new).filter(|(_, new)| **new) {
+                if let Some(row) = row {
+                    fold_delta(&mut by_list, key, row, None, &t.c);
+                }
+            }
+            by_list
+        });
+        let changed = write_rows(tx, &keys, &known_new);
+        (helper.join().expect("the department sums thread panicked"), changed)
+    });
+    let changed = changed?;
+    let mut by_list = by_list;
+    for (i, old) in changed {
+        let (key, t, row) = &keys[i];
+        if let Some(row) = row {
+            fold_delta(&mut by_list, key, row, old.as_ref(), &t.c);
+        }
+    }
+    let mut sums: HashMap<DeptKey<&str>, DeptCounts> = HashMap::default();
+    for ((tid, day, _, version), (groups, d)) in &by_list {
+        for g in groups.iter() {
+            sums.entry((*tid, *day, &*g.dept, g.subtree, *version)).or_default().fold(d);
+        }
+    }
+    Ok(sums)
+}
+
+/// A user-day of a flush (its index) with a [`RowMeta`], and its old counters, if it had a row.
+type Changed = (usize, Option<DayCounters>);
+
+/// Upserts the rows of a flush, in order; returns, for the rows with a [`RowMeta`] not known to
+/// be new, their old counters (read before the upsert).
+fn write_rows<'a>(
+    tx: &Connection,
+    keys: &[Folded<'a>],
+    known_new: &[bool],
+) -> Result<Vec<Changed>, StoreError> {
+    let mut upsert = tx.prepare_cached(&DAY_UPSERT)?;
+    let mut pair = tx.prepare_cached(
+        "INSERT OR IGNORE INTO user_day_os (tenant, day, open_id, pair) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut before = tx.prepare_cached(&format!(
+        "SELECT {} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
+        *DAY_COLUMNS
+    ))?;
+    let mut changed = Vec::new();
+    for (i, ((key, t, row), is_new)) in keys.iter().zip(known_new).enumerate() {
+        let (tid, day, open_id) = key;
+        let open_id: &str = open_id;
+        if row.is_some() && !is_new {
+            let old = before
+                .query_row(params![tid, day, open_id], |r| counters_from_row::<DayCounters>(r, 0))
+                .optional()?;
+            changed.push((i, old));
+        }
+        let k: [&dyn ToSql; 3] = [tid, day, &open_id];
+        let values = t.c.values();
+        upsert.execute(params_from_iter(k.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
+        for p in &t.os_pairs {
+            pair.execute(params![tid, day, open_id, p])?;
+        }
+    }
+    Ok(changed)
+}
+
+/// Adds what a user-day's `added` counters do to its department sums (from `old`, if it had a row).
+fn fold_delta<'a>(
+    by_list: &mut ByList<'a>,
+    key: &RowKey,
+    row: &'a RowMeta,
+    old: Option<&DayCounters>,
+    added: &DayCounters,
+) {
+    let mut new = old.copied().unwrap_or_default();
+    new.fold(added);
+    for (version, d) in DeptCounts::delta(row.facts, old, &new) {
+        by_list
+            .entry((key.0, key.1, row.groups.as_ptr() as usize, version))
+            .or_insert_with(|| (&row.groups, DeptCounts::default()))
+            .1
+            .fold(&d);
+    }
+}
+
+/// Department sums of a flush per (tenant, day, list of groups by address, version): the users
+/// of one department share one list, so this hashes one key per user-day and version, not one
+/// per department above the user.
+type ByList<'a> = HashMap<(i64, i32, usize, Version), (&'a Arc<[DeptGroup]>, DeptCounts)>;
+
+/// Folds the user-days that a crash left in `user_day_log` into `user_day`, at open. Their tenants'
+/// department sums are dropped (rebuilt on first use): what they moved is not known any more.
+fn replay_log(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut rows: Unmerged = Vec::new();
+    {
+        let mut st = tx.prepare("SELECT body FROM user_day_log ORDER BY seq")?;
+        let mut q = st.query([])?;
+        while let Some(r) = q.next()? {
+            let body: Vec<u8> = r.get(0)?;
+            log::decode(&body, |tid, day, open_id, t| {
+                rows.push(((tid, day, open_id.into()), t, None));
+            })?;
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    merge_rows(&tx, &rows, None)?;
+    let mut tenants: Vec<i64> = rows.iter().map(|(k, ..)| k.0).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tid in tenants {
+        tx.execute("DELETE FROM dept_basis WHERE tenant = ?1", [tid])?;
+    }
+    tx.execute("DELETE FROM user_day_log", [])?;
+    tx.commit()?;
+    tracing::info!(user_days = rows.len(), "folded the user rows logged before the last stop into user_day");
+    Ok(())
+}
+
+/// The body of a `user_day_log` row: its user-days, each as varints (zigzag for signed numbers)
+/// and length-prefixed strings: tenant, day, open_id, the counters (count first), the `os,client`
+/// pairs (count first).
+mod log {
+    use adminstats_core::metrics::DayCounters;
+    use adminstats_core::DayTotals;
+
+    use crate::StoreError;
+
+    fn put(buf: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            buf.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        buf.push(v as u8);
+    }
+
+    fn put_signed(buf: &mut Vec<u8>, v: i64) {
+        put(buf, ((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    fn put_str(buf: &mut Vec<u8>, s: &str) {
+        put(buf, s.len() as u64);
+        buf.extend_from_slice(s.as_bytes());
+    }
+
+    pub(super) fn encode(buf: &mut Vec<u8>, tid: i64, day: i32, open_id: &str, t: &DayTotals) {
+        put_signed(buf, tid);
+        put_signed(buf, day.into());
+        put_str(buf, open_id);
+        let values = t.c.values();
+        put(buf, values.len() as u64);
+        for v in values {
+            put_signed(buf, v);
+        }
+        put(buf, t.os_pairs.len() as u64);
+        for p in &t.os_pairs {
+            put_str(buf, p);
+        }
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn get(&mut self) -> Option<u64> {
+            let mut v = 0u64;
+            for shift in (0..64).step_by(7) {
+                let (&b, rest) = self.0.split_first()?;
+                self.0 = rest;
+                v |= u64::from(b & 0x7f) << shift;
+                if b < 0x80 {
+                    return Some(v);
+                }
+            }
+            None
+        }
+
+        fn signed(&mut self) -> Option<i64> {
+            let v = self.get()?;
+            Some((v >> 1) as i64 ^ -((v & 1) as i64))
+        }
+
+        fn str(&mut self) -> Option<&'a str> {
+            let len = usize::try_from(self.get()?).ok()?;
+            if len > self.0.len() {
+                return None;
+            }
+            let (s, rest) = self.0.split_at(len);
+            self.0 = rest;
+            std::str::from_utf8(s).ok()
+        }
+    }
+
+    /// Calls `each` with every user-day of a body.
+    pub(super) fn decode(
+        body: &[u8],
+        mut each: impl FnMut(i64, i32, &str, DayTotals),
+    ) -> Result<(), StoreError> {
+        let damaged =
+            || StoreError::Backend("a user_day_log row is damaged; the store cannot fold it in".into());
+        let mut r = Reader(body);
+        while !r.0.is_empty() {
+            let tid = r.signed().ok_or_else(damaged)?;
+            let day = r.signed().and_then(|d| i32::try_from(d).ok()).ok_or_else(damaged)?;
+            let open_id = r.str().ok_or_else(damaged)?;
+            let n = r.get().ok_or_else(damaged)?;
+            if n != DayCounters::COUNTERS.len() as u64 {
+                return Err(damaged());
+            }
+            let mut values = [0i64; 64];
+            for v in values.iter_mut().take(DayCounters::COUNTERS.len()) {
+                *v = r.signed().ok_or_else(damaged)?;
+            }
+            let mut t = DayTotals {
+                c: DayCounters::from_values(&values[..DayCounters::COUNTERS.len()]),
+                os_pairs: Default::default(),
+            };
+            for _ in 0..r.get().ok_or_else(damaged)? {
+                t.os_pairs.insert(r.str().ok_or_else(damaged)?.to_owned());
+            }
+            each(tid, day, open_id, t);
+        }
+        Ok(())
     }
 }
 
@@ -751,16 +1070,14 @@ enum GroupOutcome {
 fn write_group(
     conn: &mut Connection,
     jobs: &[Job],
-    active: &ActiveIndex,
     bases: &mut Bases,
     pending: &mut Pending,
+    unflushed: &Unflushed,
 ) -> Result<Vec<GroupOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // What the group does to the held-back sums, applied only once it is committed.
     let mut holds: Vec<(i64, i64)> = Vec::new();
     let mut stale: Vec<i64> = Vec::new();
-    let mut dept: HashMap<DeptKey<&str>, DeptCounts> = HashMap::default();
-    let mut by_list: ByList<'_> = HashMap::default();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Folded per (tenant, day, open_id) across the group, written once each, with what the
     // department sums need to know of the row (when they are kept under the batch's basis).
@@ -768,11 +1085,11 @@ fn write_group(
     // The totals of each (tenant, day) the group touches, whether an event moved them, and when
     // the latest late event restated the day (if one did).
     let mut day_totals: HashMap<(i64, i32), (DayCounters, bool, Option<i64>)> = HashMap::default();
+    let mut tenant_ids: HashMap<&str, i64> = HashMap::default();
     {
         let mut seen =
             tx.prepare_cached("INSERT OR IGNORE INTO seen_events (tenant, event_id) VALUES (?1, ?2)")?;
         let mut unsee = tx.prepare_cached("DELETE FROM seen_events WHERE tenant = ?1 AND event_id = ?2")?;
-        let mut tenant_ids: HashMap<&str, i64> = HashMap::default();
         for job in jobs {
             match job {
                 Job::Append { tenant, basis, events, .. } => {
@@ -849,57 +1166,14 @@ fn write_group(
                 }
             }
         }
-        let mut upsert = tx.prepare_cached(&DAY_UPSERT)?;
-        let mut pair = tx.prepare_cached(
-            "INSERT OR IGNORE INTO user_day_os (tenant, day, open_id, pair) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut before = tx.prepare_cached(&format!(
-            "SELECT {} FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
-            *DAY_COLUMNS
-        ))?;
-        // In key order: neighbouring keys share B-tree pages.
-        let mut keys: Vec<_> = folded.iter().collect();
-        keys.sort_unstable_by_key(|(k, _)| **k);
-        // Which keys have no row yet, from the active days (the writer sets their bits after every
-        // commit, so once a tenant is loaded they are exact): their old counters need no lookup.
-        let mut known_new: Vec<bool> = Vec::with_capacity(keys.len());
-        for run in keys.chunk_by(|a, b| a.0 .0 == b.0 .0) {
-            let flags = active.try_read(run[0].0 .0, |days| {
-                run.iter().map(|((tid, day, open_id), _)| !days.has(*tid, open_id, *day)).collect::<Vec<_>>()
-            });
-            match flags {
-                Some(flags) => known_new.extend(flags),
-                None => known_new.extend(std::iter::repeat_n(false, run.len())),
-            }
+    }
+    // The group's user-days, durable in one log row; folded into `user_day` by a later flush.
+    if !folded.is_empty() {
+        let mut body = Vec::with_capacity(folded.len() * 64);
+        for ((tid, day, open_id), (t, _)) in &folded {
+            log::encode(&mut body, *tid, *day, open_id, t);
         }
-        for (((tid, day, open_id), (t, row)), is_new) in keys.into_iter().zip(known_new) {
-            if let Some(row) = row {
-                let old = if is_new {
-                    None
-                } else {
-                    before
-                        .query_row(params![tid, day, open_id], |r| counters_from_row::<DayCounters>(r, 0))
-                        .optional()?
-                };
-                let mut new = old.unwrap_or_default();
-                new.fold(&t.c);
-                // Per list of groups first: the users of one department share one list.
-                for (version, d) in DeptCounts::delta(row.facts, old.as_ref(), &new) {
-                    by_list
-                        .entry((*tid, *day, row.groups.as_ptr(), version))
-                        .or_insert_with(|| (&row.groups, DeptCounts::default()))
-                        .1
-                        .fold(&d);
-                }
-            }
-            let key: [&dyn ToSql; 3] = [tid, day, open_id];
-            let values = t.c.values();
-            upsert
-                .execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
-            for p in &t.os_pairs {
-                pair.execute(params![tid, day, open_id, p])?;
-            }
-        }
+        tx.prepare_cached("INSERT INTO user_day_log (body) VALUES (?1)")?.execute([body])?;
     }
     {
         let mut put = tx.prepare_cached(&TENANT_DAY_PUT)?;
@@ -912,27 +1186,35 @@ fn write_group(
             ))?;
         }
     }
-    for ((tid, day, _, version), (groups, d)) in &by_list {
-        for g in groups.iter() {
-            dept.entry((*tid, *day, &g.dept, g.subtree, *version)).or_default().fold(d);
-        }
-    }
     tx.commit()?;
     for &tid in &stale {
         pending.drop_tenant(tid);
     }
     pending.tenants.extend(holds);
-    // (A tenant found stale later in the group than an earlier job folded into its sums: those
-    // sums are rebuilt, not written.)
-    dept.retain(|(tid, ..), _| !stale.contains(tid));
-    if !dept.is_empty() {
-        pending.since.get_or_insert_with(Instant::now);
-        for ((tid, day, d, subtree, version), c) in dept {
-            pending.sums.entry((tid, day, d.into(), subtree, version)).or_default().fold(&c);
-        }
+    if folded.is_empty() {
+        return Ok(outcomes);
     }
-    // After the commit: a reader never finds a bit without its row for long (and copes if it does).
-    active.set_all(folded.keys().map(|(tid, day, open_id)| (*tid, *open_id, *day)));
+    // Readers of these days flush first from now on (before any batch of the group is answered).
+    {
+        let mut first: HashMap<i64, i32> = HashMap::default();
+        for &(tid, day, _) in folded.keys() {
+            first.entry(tid).and_modify(|d| *d = (*d).min(day)).or_insert(day);
+        }
+        let mut days = unflushed.days.write().unwrap_or_else(|p| p.into_inner());
+        for (name, tid) in &tenant_ids {
+            if let Some(&day) = first.get(tid) {
+                days.entry((*name).into()).and_modify(|d| *d = (*d).min(day)).or_insert(day);
+            }
+        }
+        unflushed.any.store(true, Ordering::Release);
+    }
+    pending.since.get_or_insert_with(Instant::now);
+    for ((tid, day, open_id), (t, row)) in folded {
+        // (A tenant found stale later in the group than an earlier job folded for it moves no
+        // sums: they are rebuilt.)
+        let row = row.filter(|_| !stale.contains(&tid)).cloned();
+        pending.rows.push(((tid, day, open_id.into()), t, row));
+    }
     Ok(outcomes)
 }
 
@@ -1120,7 +1402,7 @@ impl Store for SqliteStore {
     }
 
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
-        self.flush_dept_sums()?;
+        self.flush_pending()?;
         self.with_reader(|conn| {
             let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(None) };
             Ok(conn
@@ -1145,7 +1427,7 @@ impl Store for SqliteStore {
         first: Day,
         last: Day,
     ) -> Result<Option<Vec<DeptDay>>, StoreError> {
-        self.flush_dept_sums()?;
+        self.flush_pending()?;
         self.with_reader(|conn| {
             let Some(tid) = self.tenant_id(conn, tenant)? else { return Ok(None) };
             let kept: Option<i64> = conn
@@ -1177,6 +1459,9 @@ impl Store for SqliteStore {
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
+        if let Some(last) = keys.iter().map(|k| k.0).max() {
+            self.settle(tenant, last)?;
+        }
         self.with_reader(|conn| {
             let Some(tid) = self.tenant_id(conn, tenant)? else {
                 return Ok(vec![UserDayFacts::default(); keys.len()]);
@@ -1356,4 +1641,69 @@ fn day_revision(r: &rusqlite::Row<'_>) -> rusqlite::Result<DayRevision> {
         changed_at_ms: Some(r.get::<_, i64>(2)?).filter(|&t| t > 0),
         change_seq: r.get(3)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(send: i64, pairs: &[&str]) -> DayTotals {
+        let mut c = DayCounters::default();
+        c.send_messenger_num = send;
+        c.max_ts = -5;
+        c.platforms = i64::from(!pairs.is_empty());
+        DayTotals { c, os_pairs: pairs.iter().map(|p| (*p).to_owned()).collect() }
+    }
+
+    #[test]
+    fn a_log_body_decodes_to_what_was_encoded() {
+        let mut body = Vec::new();
+        log::encode(&mut body, 7, -3, "ou_a", &totals(i64::MAX, &["'ios 14','feishu 3'"]));
+        let first = body.len();
+        log::encode(&mut body, 1, 2_460_000, "", &totals(i64::MIN, &[]));
+        let mut out = Vec::new();
+        log::decode(&body, |tid, day, open_id, t| out.push((tid, day, open_id.to_owned(), t))).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                (7, -3, "ou_a".to_owned(), totals(i64::MAX, &["'ios 14','feishu 3'"])),
+                (1, 2_460_000, String::new(), totals(i64::MIN, &[])),
+            ]
+        );
+        for cut in (1..body.len()).filter(|&cut| cut != first) {
+            assert!(log::decode(&body[..cut], |_, _, _, _| ()).is_err(), "a body cut at {cut} is refused");
+        }
+    }
+
+    /// What a crash leaves: log rows not folded into `user_day`, and the sums' basis deleted by the
+    /// group that held them back. Opening folds the rows in, once, and the sums stay without a
+    /// basis (rebuilt on first use).
+    #[test]
+    fn opening_folds_in_the_rows_a_crash_left_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = Day::parse("2026-11-20").unwrap();
+        SqliteStore::open(dir.path()).unwrap().close().unwrap();
+        {
+            let c = Connection::open(dir.path().join("adminstats.db")).unwrap();
+            c.execute("INSERT INTO tenants (id, tenant_key) VALUES (4, 'acme')", []).unwrap();
+            c.execute("INSERT INTO dept_basis (tenant, basis) VALUES (4, 9)", []).unwrap();
+            for (send, pairs) in [(2, vec!["'ios 14','feishu 3'"]), (3, vec!["'macos 13','feishu 3'"])] {
+                let mut body = Vec::new();
+                log::encode(&mut body, 4, day.julian(), "ou_a", &totals(send, &pairs));
+                c.execute("INSERT INTO user_day_log (body) VALUES (?1)", [body]).unwrap();
+            }
+        }
+        for _ in 0..2 {
+            let s = SqliteStore::open(dir.path()).unwrap();
+            let facts = s.user_days("acme", &[(day, "ou_a")]).unwrap();
+            let t = facts[0].totals.as_ref().unwrap();
+            assert_eq!(t.c.send_messenger_num, 5, "both groups, once, however often the store opens");
+            assert_eq!(t.os_pairs.len(), 2);
+            assert_eq!(s.dept_basis("acme").unwrap(), None, "the sums are rebuilt, not trusted");
+            s.close().unwrap();
+        }
+        let c = Connection::open(dir.path().join("adminstats.db")).unwrap();
+        let left: i64 = c.query_row("SELECT count(*) FROM user_day_log", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
+    }
 }

@@ -44,11 +44,27 @@ async fn acknowledged_events_survive_kill_9_and_tokens_survive_restarts() {
     assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(500)));
     let first_page = app.stats(&full, &format!("{RANGE}&page_size=3")).await.2;
     let page_token = first_page["data"]["page_token"].as_str().unwrap().to_owned();
+    // Acknowledged and killed at once, with no read in between: these user-days are in the log
+    // only (sqlite.rs, `Pending`), not yet in `user_day`; the store folds them in when it opens.
+    let late: Vec<String> = (0..300)
+        .map(|i| event(&format!("l{i}"), "im.message.sent", 1 + i % 3, "2026-11-10T12:00:00+08:00", ""))
+        .collect();
+    let (s, v) = app.ingest(INGEST_CN, &late.join("\n")).await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(300)));
     app.kill9();
     app.start();
     let items = app.all_items(&full, "start_date=2026-11-20&end_date=2026-11-20").await;
     let sent: i64 = items.iter().map(|i| i["send_messenger_num"].as_i64().unwrap()).sum();
     assert_eq!(sent, 1000, "every acknowledged event counted once after kill -9");
+    let items = app.all_items(&full, "start_date=2026-11-10&end_date=2026-11-10").await;
+    let sent: Vec<(i64, i64)> = items
+        .iter()
+        .filter(|i| i["im_active_flag"] == 1)
+        .map(|i| (i["send_messenger_num"].as_i64().unwrap(), i["im_active_flag"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sent, vec![(100, 1); 3], "the logged user-days, folded in after kill -9");
+    let (_, v) = app.ingest(INGEST_CN, &late.join("\n")).await;
+    assert_eq!(v["data"]["duplicates"], 300, "and their event ids with them");
     // The department sums the events moved were held back for a moment (sqlite.rs, `Pending`) and
     // may have died with the process: either way they come back exact (rebuilt when their basis
     // is missing), never short.
