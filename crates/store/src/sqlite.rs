@@ -132,6 +132,12 @@ enum Job {
     Flush {
         reply: SyncSender<Result<(), StoreError>>,
     },
+    /// Read user-days with the logged rows folded in (when they cannot be written).
+    Read {
+        tenant: String,
+        keys: Vec<(Day, String)>,
+        reply: SyncSender<Result<Vec<UserDayFacts>, StoreError>>,
+    },
 }
 
 /// The writer's queue and thread; the thread returns how its final checkpoint went.
@@ -289,8 +295,15 @@ impl SqliteStore {
     }
 
     /// Has the writer fold in what it logged before a read of a tenant's user-days up to `last`,
-    /// if any of those days has logged rows (a user's last active day before it included).
-    fn settle(&self, tenant: &str, last: Day) -> Result<(), StoreError> {
+    /// if any of those days has logged rows (a user's last active day before it included). When
+    /// it cannot (a full disk), the writer answers the read itself, with the logged rows folded
+    /// in: reads go on.
+    fn settle(
+        &self,
+        tenant: &str,
+        last: Day,
+        keys: &[(Day, &str)],
+    ) -> Result<Option<Vec<UserDayFacts>>, StoreError> {
         let waiting = self
             .unflushed
             .days
@@ -298,12 +311,21 @@ impl SqliteStore {
             .unwrap_or_else(|p| p.into_inner())
             .get(tenant)
             .is_some_and(|&first| first <= last.julian());
-        if waiting {
-            let (reply, rx) = mpsc::sync_channel(1);
-            self.send(Job::Flush { reply })?;
-            rx.recv().map_err(|_| StoreError::Closed)??;
+        if !waiting {
+            return Ok(None);
         }
-        Ok(())
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(Job::Flush { reply })?;
+        match rx.recv().map_err(|_| StoreError::Closed)? {
+            Ok(()) => Ok(None),
+            Err(e) => {
+                tracing::debug!(error = %e, "the logged rows cannot be folded in; the writer reads");
+                let (reply, rx) = mpsc::sync_channel(1);
+                let keys = keys.iter().map(|(d, o)| (*d, (*o).to_owned())).collect();
+                self.send(Job::Read { tenant: tenant.to_owned(), keys, reply })?;
+                rx.recv().map_err(|_| StoreError::Closed)?.map(Some)
+            }
+        }
     }
 
     /// The numeric id of a tenant, if it ever stored anything.
@@ -431,12 +453,16 @@ fn writer_loop(
                 let _ = reply.send(health.record(pending.flush(&mut conn, &mut bases, active, unflushed)));
                 continue;
             }
+            Job::Read { tenant, keys, reply } => {
+                let _ = reply.send(read_with_pending(&conn, active, &pending, &tenant, &keys));
+                continue;
+            }
             first => next = Some(first),
         }
         let mut jobs = vec![next.take().expect("just set")];
         while jobs.len() < GROUP_MAX_JOBS {
             match rx.try_recv() {
-                Ok(j @ (Job::Rebuild { .. } | Job::Flush { .. })) => {
+                Ok(j @ (Job::Rebuild { .. } | Job::Flush { .. } | Job::Read { .. })) => {
                     next = Some(j);
                     break;
                 }
@@ -479,8 +505,8 @@ fn writer_loop(
                 Job::Token { reply, .. } => {
                     let _ = reply.send(outcome.map(drop).ok_or_else(failed));
                 }
-                Job::Rebuild { .. } | Job::Flush { .. } => {
-                    unreachable!("rebuilds and flushes are never grouped")
+                Job::Rebuild { .. } | Job::Flush { .. } | Job::Read { .. } => {
+                    unreachable!("rebuilds, flushes and reads are never grouped")
                 }
             }
         }
@@ -1154,8 +1180,8 @@ fn write_group(
                     }
                     outcomes.push(GroupOutcome::Append(out));
                 }
-                Job::Rebuild { .. } | Job::Flush { .. } => {
-                    unreachable!("rebuilds and flushes are never grouped")
+                Job::Rebuild { .. } | Job::Flush { .. } | Job::Read { .. } => {
+                    unreachable!("rebuilds, flushes and reads are never grouped")
                 }
                 Job::Token { token, .. } => {
                     tx.execute(
@@ -1286,6 +1312,130 @@ fn write_dept_sums(
         upsert.execute(params_from_iter(key.into_iter().chain(values.iter().map(|v| v as &dyn ToSql))))?;
     }
     Ok(())
+}
+
+/// The facts of `keys` as `conn` sees them (see [`Store::user_days`]).
+fn read_user_days(
+    conn: &Connection,
+    tid: i64,
+    active: &ActiveIndex,
+    keys: &[(Day, &str)],
+) -> Result<Vec<UserDayFacts>, StoreError> {
+    let mut out: Vec<UserDayFacts> = Vec::with_capacity(keys.len());
+    // Runs of keys on the same day, ascending by open_id (the listing order).
+    let mut at = 0;
+    while at < keys.len() {
+        let day = keys[at].0;
+        let run = keys[at..].iter().take_while(|k| k.0 == day).count();
+        let run_keys = &keys[at..at + run];
+        let sorted = run_keys.windows(2).all(|w| w[0].1 < w[1].1);
+        if run >= RANGE_SCAN_MIN && sorted {
+            out.extend(day_run_by_range(conn, tid, day, run_keys)?);
+        } else {
+            for &(d, open_id) in run_keys {
+                out.push(point_lookup(conn, tid, d, open_id)?);
+            }
+        }
+        at += run;
+    }
+    // Users without a row that day: their latest earlier active day, found in memory.
+    let mut max_ts =
+        conn.prepare_cached("SELECT max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3")?;
+    if out.iter().all(|f| f.totals.is_some()) {
+        return Ok(out);
+    }
+    active.read(tid, |active| -> Result<(), StoreError> {
+        // Idle keys by their latest active day: a large group (an export's batch, where
+        // most idle users were last seen on the same few days) is read with one range scan
+        // of that day; the rest, and anything the scan does not find, one key at a time.
+        let mut by_day: HashMap<i32, Vec<usize>> = HashMap::default();
+        for (i, (facts, &(day, open_id))) in out.iter().zip(keys).enumerate() {
+            if facts.totals.is_none() {
+                if let Some(d) = active.latest_at_or_before(tid, open_id, day.julian()) {
+                    by_day.entry(d).or_default().push(i);
+                }
+            }
+        }
+        let mut scan = conn.prepare_cached(
+            "SELECT open_id, max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4",
+        )?;
+        for (d, idx) in &by_day {
+            if idx.len() < IDLE_SCAN_MIN {
+                continue;
+            }
+            let (lo, hi) = idx.iter().fold((keys[idx[0]].1, keys[idx[0]].1), |(lo, hi), &i| {
+                (lo.min(keys[i].1), hi.max(keys[i].1))
+            });
+            let mut want: HashMap<&str, usize> = idx.iter().map(|&i| (keys[i].1, i)).collect();
+            let mut rows = scan.query(params![tid, d, lo, hi])?;
+            while let Some(r) = rows.next()? {
+                let open_id: String = r.get(0)?;
+                if let Some(i) = want.remove(open_id.as_str()) {
+                    out[i].last_active_ms = Some(r.get(1)?);
+                }
+            }
+        }
+        for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
+            if facts.totals.is_some() || facts.last_active_ms.is_some() {
+                continue;
+            }
+            let mut upto = day.julian();
+            while let Some(d) = active.latest_at_or_before(tid, open_id, upto) {
+                // A bit whose row this snapshot does not hold yet: look further back.
+                if let Some(ms) =
+                    max_ts.query_row(params![tid, d, open_id], |r| r.get(0)).optional()?
+                {
+                    facts.last_active_ms = Some(ms);
+                    break;
+                }
+                upto = d - 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`read_user_days`] on the writer's connection, with the rows still waiting in `pending` folded
+/// in: how a reader is answered when the writer cannot fold them into `user_day` (a full disk).
+/// No flush can commit meanwhile (the writer is busy with this), so nothing is counted twice.
+fn read_with_pending(
+    conn: &Connection,
+    active: &ActiveIndex,
+    pending: &Pending,
+    tenant: &str,
+    keys: &[(Day, String)],
+) -> Result<Vec<UserDayFacts>, StoreError> {
+    let borrowed: Vec<(Day, &str)> = keys.iter().map(|(d, o)| (*d, o.as_str())).collect();
+    let tid: Option<i64> =
+        conn.query_row("SELECT id FROM tenants WHERE tenant_key = ?1", [tenant], |r| r.get(0)).optional()?;
+    let Some(tid) = tid else { return Ok(vec![UserDayFacts::default(); keys.len()]) };
+    let mut out = read_user_days(conn, tid, active, &borrowed)?;
+    // The waiting rows of these users, by user.
+    let mut by_user: HashMap<&str, Vec<(i32, &DayTotals)>> = HashMap::default();
+    for (_, open_id) in &borrowed {
+        by_user.entry(open_id).or_default();
+    }
+    for ((t, day, open_id), totals, _) in &pending.rows {
+        if *t == tid {
+            if let Some(v) = by_user.get_mut(&**open_id) {
+                v.push((*day, totals));
+            }
+        }
+    }
+    for (facts, (day, open_id)) in out.iter_mut().zip(&borrowed) {
+        for &(d, t) in &by_user[open_id] {
+            if d == day.julian() {
+                facts.totals.get_or_insert_with(DayTotals::default).merge(t);
+            }
+            // A later day's events are later than an earlier day's: the latest `max_ts` of the
+            // days up to this one is that of the latest active day.
+            if d <= day.julian() {
+                facts.last_active_ms = Some(facts.last_active_ms.map_or(t.c.max_ts, |ms| ms.max(t.c.max_ts)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Idle keys sharing their latest active day at least this many use one range scan of that day.
@@ -1460,86 +1610,13 @@ impl Store for SqliteStore {
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
         if let Some(last) = keys.iter().map(|k| k.0).max() {
-            self.settle(tenant, last)?;
+            if let Some(read) = self.settle(tenant, last, keys)? {
+                return Ok(read);
+            }
         }
-        self.with_reader(|conn| {
-            let Some(tid) = self.tenant_id(conn, tenant)? else {
-                return Ok(vec![UserDayFacts::default(); keys.len()]);
-            };
-            let mut out: Vec<UserDayFacts> = Vec::with_capacity(keys.len());
-            // Runs of keys on the same day, ascending by open_id (the listing order).
-            let mut at = 0;
-            while at < keys.len() {
-                let day = keys[at].0;
-                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
-                let run_keys = &keys[at..at + run];
-                let sorted = run_keys.windows(2).all(|w| w[0].1 < w[1].1);
-                if run >= RANGE_SCAN_MIN && sorted {
-                    out.extend(day_run_by_range(conn, tid, day, run_keys)?);
-                } else {
-                    for &(d, open_id) in run_keys {
-                        out.push(point_lookup(conn, tid, d, open_id)?);
-                    }
-                }
-                at += run;
-            }
-            // Users without a row that day: their latest earlier active day, found in memory.
-            let mut max_ts = conn.prepare_cached(
-                "SELECT max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id = ?3",
-            )?;
-            if out.iter().all(|f| f.totals.is_some()) {
-                return Ok(out);
-            }
-            self.active.read(tid, |active| -> Result<(), StoreError> {
-                // Idle keys by their latest active day: a large group (an export's batch, where
-                // most idle users were last seen on the same few days) is read with one range scan
-                // of that day; the rest, and anything the scan does not find, one key at a time.
-                let mut by_day: HashMap<i32, Vec<usize>> = HashMap::default();
-                for (i, (facts, &(day, open_id))) in out.iter().zip(keys).enumerate() {
-                    if facts.totals.is_none() {
-                        if let Some(d) = active.latest_at_or_before(tid, open_id, day.julian()) {
-                            by_day.entry(d).or_default().push(i);
-                        }
-                    }
-                }
-                let mut scan = conn.prepare_cached(
-                    "SELECT open_id, max_ts FROM user_day WHERE tenant = ?1 AND day = ?2 AND open_id BETWEEN ?3 AND ?4",
-                )?;
-                for (d, idx) in &by_day {
-                    if idx.len() < IDLE_SCAN_MIN {
-                        continue;
-                    }
-                    let (lo, hi) = idx.iter().fold((keys[idx[0]].1, keys[idx[0]].1), |(lo, hi), &i| {
-                        (lo.min(keys[i].1), hi.max(keys[i].1))
-                    });
-                    let mut want: HashMap<&str, usize> = idx.iter().map(|&i| (keys[i].1, i)).collect();
-                    let mut rows = scan.query(params![tid, d, lo, hi])?;
-                    while let Some(r) = rows.next()? {
-                        let open_id: String = r.get(0)?;
-                        if let Some(i) = want.remove(open_id.as_str()) {
-                            out[i].last_active_ms = Some(r.get(1)?);
-                        }
-                    }
-                }
-                for (facts, &(day, open_id)) in out.iter_mut().zip(keys) {
-                    if facts.totals.is_some() || facts.last_active_ms.is_some() {
-                        continue;
-                    }
-                    let mut upto = day.julian();
-                    while let Some(d) = active.latest_at_or_before(tid, open_id, upto) {
-                        // A bit whose row this snapshot does not hold yet: look further back.
-                        if let Some(ms) =
-                            max_ts.query_row(params![tid, d, open_id], |r| r.get(0)).optional()?
-                        {
-                            facts.last_active_ms = Some(ms);
-                            break;
-                        }
-                        upto = d - 1;
-                    }
-                }
-                Ok(())
-            })?;
-            Ok(out)
+        self.with_reader(|conn| match self.tenant_id(conn, tenant)? {
+            Some(tid) => read_user_days(conn, tid, &self.active, keys),
+            None => Ok(vec![UserDayFacts::default(); keys.len()]),
         })
     }
 
