@@ -1725,10 +1725,12 @@ mod tests {
     use super::*;
 
     fn totals(send: i64, pairs: &[&str]) -> DayTotals {
-        let mut c = DayCounters::default();
-        c.send_messenger_num = send;
-        c.max_ts = -5;
-        c.platforms = i64::from(!pairs.is_empty());
+        let c = DayCounters {
+            send_messenger_num: send,
+            max_ts: -5,
+            platforms: i64::from(!pairs.is_empty()),
+            ..Default::default()
+        };
         DayTotals { c, os_pairs: pairs.iter().map(|p| (*p).to_owned()).collect() }
     }
 
