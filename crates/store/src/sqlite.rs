@@ -36,6 +36,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_user_day_log.sql"),
 ];
 
+/// The page size of a new database, in bytes.
+const PAGE_SIZE: i64 = 16_384;
+
 /// Read-only connections kept open at most; more readers wait for one.
 const MAX_READERS: usize = 8;
 /// Page cache of each reader, in KiB (the OS page cache does the rest without counting in our RSS).
@@ -186,11 +189,16 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // A new database's pages (an existing one keeps its own): larger pages mean fewer B-tree
+        // levels and splits under the flush's sorted inserts (+8% new rows/s against 4 KiB).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
-        // Checkpoint less often than the default 1,000 pages: fewer, larger copies into the database.
-        conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
+        // Checkpoint less often than the default 1,000 pages: fewer, larger copies into the database
+        // (every 32 MiB of log, whatever the page size).
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        conn.pragma_update(None, "wal_autocheckpoint", (32 << 20) / page_size.max(512))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         replay_log(&mut conn)?;
@@ -709,23 +717,16 @@ fn merge_rows<'a>(
             None => known_new.extend(std::iter::repeat_n(false, run.len())),
         }
     }
-    // The sums moved by new rows need no old row: another thread adds them up meanwhile.
-    let (by_list, changed) = std::thread::scope(|scope| {
-        let helper = scope.spawn(|| {
-            let mut by_list: ByList<'a> = HashMap::default();
-            for ((key, t, row), _) in keys.iter().zip(&known_new).filter(|(_, new)| **new) {
-                if let Some(row) = row {
-                    fold_delta(&mut by_list, key, row, None, &t.c);
-                }
-            }
-            by_list
-        });
-        let changed = write_rows(tx, &keys, &known_new);
-        (helper.join().expect("the department sums thread panicked"), changed)
-    });
-    let changed = changed?;
-    let mut by_list = by_list;
-    for (i, old) in changed {
+    // The sums moved by new rows need no old row. (Adding them up on a thread of their own, one
+    // spawned per flush, gained 4% and cost 200 MB of RSS under ingestion: each new thread took a
+    // malloc arena that kept its high-water mark.)
+    let mut by_list: ByList<'a> = HashMap::default();
+    for ((key, t, row), _) in keys.iter().zip(&known_new).filter(|(_, new)| **new) {
+        if let Some(row) = row {
+            fold_delta(&mut by_list, key, row, None, &t.c);
+        }
+    }
+    for (i, old) in write_rows(tx, &keys, &known_new)? {
         let (key, t, row) = &keys[i];
         if let Some(row) = row {
             fold_delta(&mut by_list, key, row, old.as_ref(), &t.c);
