@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -294,7 +294,7 @@ impl SqliteStore {
 
     /// Has the writer fold in everything it logged, if anything, before department sums are read.
     fn flush_pending(&self) -> Result<(), StoreError> {
-        if !self.unflushed.any.load(Ordering::Acquire) {
+        if !self.unflushed.any() {
             return Ok(());
         }
         let (reply, rx) = mpsc::sync_channel(1);
@@ -302,24 +302,13 @@ impl SqliteStore {
         rx.recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// Has the writer fold in what it logged before a read of a tenant's user-days up to `last`,
-    /// if any of those days has logged rows (a user's last active day before it included). When
+    /// Has the writer fold in what it logged before a read of a tenant's `keys`, if any day up to
+    /// the last of them has logged rows (a user's last active day before a key included). When
     /// it cannot (a full disk), the writer answers the read itself, with the logged rows folded
     /// in: reads go on.
-    fn settle(
-        &self,
-        tenant: &str,
-        last: Day,
-        keys: &[(Day, &str)],
-    ) -> Result<Option<Vec<UserDayFacts>>, StoreError> {
-        let waiting = self
-            .unflushed
-            .days
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tenant)
-            .is_some_and(|&first| first <= last.julian());
-        if !waiting {
+    fn settle(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Option<Vec<UserDayFacts>>, StoreError> {
+        let Some(last) = keys.iter().map(|k| k.0).max() else { return Ok(None) };
+        if !self.unflushed.reaches(tenant, last) {
             return Ok(None);
         }
         let (reply, rx) = mpsc::sync_channel(1);
@@ -593,7 +582,7 @@ type Folded<'a> = (&'a RowKey, Cow<'a, DayTotals>, Option<&'a RowMeta>);
 /// is written once for many rows. The flush folds every row here into `user_day`, writes the
 /// department sums they move, and empties the log, in one transaction.
 ///
-/// Readers never see a user-day short: `unmerged` names, per tenant, the earliest day with rows
+/// Readers never see a user-day short: [`Unflushed`] names, per tenant, the earliest day with rows
 /// here, and a reader of that day or a later one asks for a flush first (`Job::Flush`); readers of
 /// department sums always do while anything waits. After a crash the log is folded in at open
 /// (`replay_log`).
@@ -612,11 +601,29 @@ struct Pending {
 }
 
 /// Shared between the writer and the readers: per tenant, the earliest day with user rows not
-/// yet folded into `user_day`, and whether anything at all waits.
+/// yet folded into `user_day` (marked before the batches that logged them are answered, cleared
+/// after the flush that folds them in commits).
 #[derive(Default)]
-struct Unflushed {
-    days: RwLock<HashMap<Box<str>, i32>>,
-    any: AtomicBool,
+struct Unflushed(RwLock<HashMap<Box<str>, i32>>);
+
+impl Unflushed {
+    fn days(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, i32>> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether anything at all waits.
+    fn any(&self) -> bool {
+        !self.0.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
+    /// Whether a tenant has rows waiting on `last` or a day before it.
+    fn reaches(&self, tenant: &str, last: Day) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .is_some_and(|&first| first <= last.julian())
+    }
 }
 
 impl Pending {
@@ -656,10 +663,8 @@ impl Pending {
                 // if it does).
                 active.set_all(self.rows.iter().map(|((tid, day, open_id), ..)| (*tid, &**open_id, *day)));
                 self.rows.clear();
-
                 self.since = None;
-                unflushed.days.write().unwrap_or_else(|p| p.into_inner()).clear();
-                unflushed.any.store(false, Ordering::Release);
+                unflushed.days().clear();
             }
             Err(e) => {
                 tracing::error!(error = %e, "folding the logged user rows failed; they stay in the log")
@@ -1227,13 +1232,12 @@ fn write_group(
         for &(tid, day, _) in folded.keys() {
             first.entry(tid).and_modify(|d| *d = (*d).min(day)).or_insert(day);
         }
-        let mut days = unflushed.days.write().unwrap_or_else(|p| p.into_inner());
+        let mut days = unflushed.days();
         for (name, tid) in &tenant_ids {
             if let Some(&day) = first.get(tid) {
                 days.entry((*name).into()).and_modify(|d| *d = (*d).min(day)).or_insert(day);
             }
         }
-        unflushed.any.store(true, Ordering::Release);
     }
     pending.since.get_or_insert_with(Instant::now);
     for ((tid, day, open_id), (t, row)) in folded {
@@ -1610,10 +1614,8 @@ impl Store for SqliteStore {
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
-        if let Some(last) = keys.iter().map(|k| k.0).max() {
-            if let Some(read) = self.settle(tenant, last, keys)? {
-                return Ok(read);
-            }
+        if let Some(read) = self.settle(tenant, keys)? {
+            return Ok(read);
         }
         self.with_reader(|conn| match self.tenant_id(conn, tenant)? {
             Some(tid) => read_user_days(conn, tid, &self.active, keys),
