@@ -126,7 +126,8 @@ async fn ingest(
             while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let r = client.post(&url).bearer_auth(&token).body(b.clone()).send().await?;
                 let v: serde_json::Value = r.json().await?;
-                accepted += v["data"]["accepted"].as_u64().context("no accepted count")?;
+                accepted +=
+                    v["data"]["accepted"].as_u64().with_context(|| format!("no accepted count in {v}"))?;
             }
             anyhow::Ok(accepted)
         }));
@@ -517,7 +518,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         run(&args, server, demo).await
     };
-    let _ = std::fs::remove_dir_all(&tmp);
+    if result.is_err() {
+        // What went wrong is in the servers' logs: keep them.
+        eprintln!("bench: the servers' logs are kept in {}", tmp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     result
 }
 

@@ -26,11 +26,11 @@ mod copy;
 
 pub use copy::{copy_from_sqlite, CopyError, CopyReport};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use adminstats_core::metrics::{DayCounters, DeptCounts, Version, DAY_SUM_MAX};
+use adminstats_core::metrics::{DayCounters, DeptCounts, Fold, Version, DAY_SUM_MAX};
 use adminstats_core::{Day, DayTotals, Rejection};
 use adminstats_store::{
     AppendOutcome, DayRevision, DeptDay, NewEvent, Notice, RowResolver, Shared, Store, StoreError,
@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_byte_order.sql"),
     include_str!("../migrations/0003_pairs_in_rows.sql"),
+    include_str!("../migrations/0004_lazy_dept_sums.sql"),
 ];
 
 /// Connections kept open at most; more callers wait for one.
@@ -223,14 +224,27 @@ impl PostgresStore {
         &self,
         mut f: impl FnMut(&mut Transaction<'_>, &mut Prepared) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
+        self.write_or_abandon(|tx, prepared| f(tx, prepared).map(Some))
+            // `f` never gives up, so there is always a value.
+            .and_then(|out| out.ok_or_else(|| StoreError::Backend("a write gave up".into())))
+    }
+
+    /// [`write`](Self::write), where `f` may give the transaction up (`None`): it is rolled back.
+    fn write_or_abandon<T>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>, &mut Prepared) -> Result<Option<T>, postgres::Error>,
+    ) -> Result<Option<T>, StoreError> {
         self.with_conn(|client, prepared| {
             let mut attempt = 1;
             loop {
                 let run = (|| {
                     let mut tx = client.transaction()?;
-                    let out = f(&mut tx, prepared)?;
+                    let Some(out) = f(&mut tx, prepared)? else {
+                        tx.rollback()?;
+                        return Ok(None);
+                    };
                     tx.commit()?;
-                    Ok(out)
+                    Ok(Some(out))
                 })();
                 match run {
                     Ok(v) => return Ok(v),
@@ -281,14 +295,6 @@ impl Db<'_, '_> {
     fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<postgres::Row, postgres::Error> {
         let st = self.prepared.get(self.tx, sql)?;
         self.tx.query_one(&st, params)
-    }
-    fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Option<postgres::Row>, postgres::Error> {
-        let st = self.prepared.get(self.tx, sql)?;
-        self.tx.query_opt(&st, params)
     }
     fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, postgres::Error> {
         let st = self.prepared.get(self.tx, sql)?;
@@ -425,7 +431,15 @@ impl Store for PostgresStore {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        self.write(|tx, prepared| append(tx, prepared, tenant, dept_basis, &events))
+        let appended = self.write_or_abandon(|tx, prepared| {
+            append(tx, prepared, tenant, dept_basis, &events, Bound::Late)
+        })?;
+        match appended {
+            Some(out) => Ok(out),
+            None => self.write(|tx, prepared| {
+                Ok(append(tx, prepared, tenant, dept_basis, &events, Bound::Checked)?.unwrap_or_default())
+            }),
+        }
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
@@ -543,19 +557,51 @@ impl Store for PostgresStore {
     }
 
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
+        // Kept, and current: no day is marked since (batches mark their days, see `append`).
         self.read(|tx, _| {
-            Ok(tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0)))
+            Ok(tx
+                .query_opt(
+                    "SELECT basis FROM dept_basis WHERE tenant = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM tenant_day WHERE tenant = $1 AND dept_dirty)",
+                    &[&tenant],
+                )?
+                .map(|r| r.get(0)))
         })
     }
 
+    /// Under the basis kept, the marked days' sums alone, recomputed from their user rows;
+    /// otherwise every day's.
     fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError> {
         self.write(|tx, prepared| {
-            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
-            tx.execute("DELETE FROM dept_day WHERE tenant = $1", &[&tenant])?;
+            let kept: Option<i64> =
+                tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
+            let whole = kept != Some(basis);
+            // The days recomputed, locked (ascending) against appends until commit: an append
+            // that committed before is in the rows read below; one that commits after marks its
+            // days again.
+            let days: Vec<i32> = tx
+                .query(
+                    "SELECT day FROM tenant_day WHERE tenant = $1 AND ($2 OR dept_dirty) ORDER BY day FOR UPDATE",
+                    &[&tenant, &whole],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if !whole && days.is_empty() {
+                return Ok(0);
+            }
+            let which = if whole { "" } else { " AND day = ANY($2)" };
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+            if !whole {
+                params.push(&days);
+            }
+            tx.execute(&format!("DELETE FROM dept_day WHERE tenant = $1{which}"), &params)?;
             let mut sums: HashMap<DeptKey, DeptCounts> = HashMap::new();
             let mut rows = 0u64;
-            let st = format!("SELECT day, open_id, {} FROM user_day WHERE tenant = $1", day_columns());
-            for r in tx.query(&st, &[&tenant])? {
+            let st = format!("SELECT day, open_id, {} FROM user_day WHERE tenant = $1{which}", day_columns());
+            // Streamed: a tenant's whole history need not fit in memory.
+            let mut it = tx.query_raw(&st, params.iter().copied())?;
+            while let Some(r) = it.next()? {
                 let day: i32 = r.get(0);
                 let open_id: &str = r.get(1);
                 let Some(row) = resolve(open_id, Day::from_julian(day)) else { continue };
@@ -567,7 +613,12 @@ impl Store for PostgresStore {
                     }
                 }
             }
+            drop(it);
             write_dept_sums(&mut Db { tx: &mut *tx, prepared: &mut *prepared }, tenant, &sums)?;
+            tx.execute(
+                "UPDATE tenant_day SET dept_dirty = false WHERE tenant = $1 AND day = ANY($2) AND dept_dirty",
+                &[&tenant, &days],
+            )?;
             tx.execute(
                 "INSERT INTO dept_basis (tenant, basis) VALUES ($1, $2) \
                  ON CONFLICT (tenant) DO UPDATE SET basis = excluded.basis",
@@ -577,6 +628,7 @@ impl Store for PostgresStore {
         })
     }
 
+    /// `None` unless the sums are kept under `basis` and none of the days asked is marked since.
     fn dept_days(
         &self,
         tenant: &str,
@@ -586,30 +638,19 @@ impl Store for PostgresStore {
         first: Day,
         last: Day,
     ) -> Result<Option<Vec<DeptDay>>, StoreError> {
-        self.read(|tx, _| {
-            let kept: Option<i64> =
-                tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
-            if kept != Some(basis) {
-                return Ok(None);
-            }
-            let rows = tx.query(
-                &format!(
-                    "SELECT day, version, {} FROM dept_day WHERE tenant = $1 AND day BETWEEN $2 AND $3 \
-                     AND dept = $4 AND subtree = $5 ORDER BY day, version",
-                    dept_columns()
-                ),
-                &[&tenant, &first.julian(), &last.julian(), &dept, &subtree],
-            )?;
-            Ok(Some(
-                rows.iter()
-                    .map(|r| DeptDay {
-                        day: Day::from_julian(r.get(0)),
-                        version: Version::try_from(r.get::<_, i16>(1)).unwrap_or(0),
-                        sums: dept_counts(r, 2),
-                    })
-                    .collect(),
-            ))
-        })
+        self.read_dept_days(tenant, basis, dept, subtree, (first, last), Marked::Refused)
+    }
+
+    fn dept_days_as_kept(
+        &self,
+        tenant: &str,
+        basis: i64,
+        dept: &str,
+        subtree: bool,
+        first: Day,
+        last: Day,
+    ) -> Result<Option<Vec<DeptDay>>, StoreError> {
+        self.read_dept_days(tenant, basis, dept, subtree, (first, last), Marked::Read)
     }
 
     fn save_token(&self, token: &StoredToken) -> Result<(), StoreError> {
@@ -703,6 +744,56 @@ impl Store for PostgresStore {
 
     fn shared(&self) -> Option<&dyn Shared> {
         Some(self)
+    }
+}
+
+/// Whether [`PostgresStore::read_dept_days`] answers for days marked since their sums were
+/// recomputed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marked {
+    Refused,
+    Read,
+}
+
+impl PostgresStore {
+    fn read_dept_days(
+        &self,
+        tenant: &str,
+        basis: i64,
+        dept: &str,
+        subtree: bool,
+        (first, last): (Day, Day),
+        marked: Marked,
+    ) -> Result<Option<Vec<DeptDay>>, StoreError> {
+        self.read(|tx, _| {
+            let current: Option<i64> = tx
+                .query_opt(
+                    "SELECT basis FROM dept_basis WHERE tenant = $1 AND ($4 OR NOT EXISTS (SELECT 1 \
+                     FROM tenant_day WHERE tenant = $1 AND dept_dirty AND day BETWEEN $2 AND $3))",
+                    &[&tenant, &first.julian(), &last.julian(), &(marked == Marked::Read)],
+                )?
+                .map(|r| r.get(0));
+            if current != Some(basis) {
+                return Ok(None);
+            }
+            let rows = tx.query(
+                &format!(
+                    "SELECT day, version, {} FROM dept_day WHERE tenant = $1 AND day BETWEEN $2 AND $3 \
+                     AND dept = $4 AND subtree = $5 ORDER BY day, version",
+                    dept_columns()
+                ),
+                &[&tenant, &first.julian(), &last.julian(), &dept, &subtree],
+            )?;
+            Ok(Some(
+                rows.iter()
+                    .map(|r| DeptDay {
+                        day: Day::from_julian(r.get(0)),
+                        version: Version::try_from(r.get::<_, i16>(1)).unwrap_or(0),
+                        sums: dept_counts(r, 2),
+                    })
+                    .collect(),
+            ))
+        })
     }
 }
 
@@ -824,27 +915,62 @@ fn day_revision(r: &postgres::Row) -> DayRevision {
     }
 }
 
-/// A day's totals as the batch folds them, whether an event moved them, and when the latest late
-/// event restated the day (if one did).
-type DayState = (DayCounters, bool, Option<i64>);
+/// How an append meets the bound on a day's sums ([`DAY_SUM_MAX`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// Every claimed event is taken, and the days' totals are locked only at the end, for as
+    /// long as the commit takes; if one would pass the bound, the transaction is given up and
+    /// the batch appended again `Checked`. The bound is 2^53 − 1 per tenant and day, so this is
+    /// every batch of a real tenant.
+    Late,
+    /// The days' totals are locked first and each event checked against them in order: the event
+    /// that would pass the bound is refused, the rest of the batch accepted.
+    Checked,
+}
+
+/// A tenant's day as an append finds it under its row lock.
+struct LockedDay {
+    totals: DayCounters,
+    revision: i64,
+    changed_at: i64,
+}
+
+/// What the accepted events of a batch add to one day: their counters, and the instant of the
+/// latest that restated the day (if one did).
+type DayMove = (DayCounters, Option<i64>);
 
 // Key lookups go through `unnest(…) CROSS JOIN LATERAL (… WHERE key = k.key)`: one index probe per
 // key whatever the planner's statistics say (a plain join of a fresh table's stale statistics was
 // planned as a hash join over the tenant's whole `user_day`, which made ingestion quadratic).
 
-/// One batch, in the caller's transaction: the events' ids, the day bounds, the user rows, the
-/// department sums and the days' totals and revisions.
+/// One batch, in the caller's transaction: the events' ids, the user-days' active bits and rows,
+/// and the days' totals, revisions and marks for the department sums. `None`: a `Late` append met
+/// the bound, and the caller rolls back and appends again `Checked`.
+///
+/// Nothing is locked for the tenant as a whole: the ids' unique key makes each event once, the
+/// bits and rows are folded in by commutative upserts (in key order, so that two batches' waits
+/// never cross), and the days' totals rows are each append's last lock, held only until commit.
 fn append(
     tx: &mut Transaction<'_>,
     prepared: &mut Prepared,
     tenant: &str,
     basis: i64,
     events: &[NewEvent],
-) -> Result<AppendOutcome, postgres::Error> {
+    bound: Bound,
+) -> Result<Option<AppendOutcome>, postgres::Error> {
     let mut db = Db { tx, prepared };
-    // The ids first, before the tenant's lock: the unique key alone makes them exactly once (a
-    // concurrent insert of the same id waits for the other transaction's end), so batches of one
-    // tenant claim their ids in parallel. In ascending order, so that two such waits never cross.
+    let mut locked = match bound {
+        Bound::Checked => {
+            let mut days: Vec<i32> = events.iter().map(|e| e.day.julian()).collect();
+            days.sort_unstable();
+            days.dedup();
+            Some(lock_days(&mut db, tenant, &days)?)
+        }
+        Bound::Late => None,
+    };
+    // The ids: the unique key alone makes them exactly once (a concurrent insert of the same id
+    // waits for the other transaction's end). In ascending order, so that two such waits never
+    // cross.
     let mut ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -857,88 +983,37 @@ fn append(
         .into_iter()
         .map(|r| r.get(0))
         .collect();
-    // The active-day bits of the claimed events' user-days, also before the lock: an OR commutes,
-    // and rows are locked in ascending order. (A bit already set is left alone.) An event refused
-    // under the lock may leave a bit without its row: `unset_refused_bits` clears it.
-    let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    let mut first: HashSet<&str> = HashSet::new();
-    for e in events {
-        if inserted.contains(&e.event_id) && first.insert(&e.event_id) {
-            let day = e.day.julian();
-            *active.entry((&e.open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
-        }
-    }
-    if !active.is_empty() {
-        let o: Vec<&str> = active.keys().map(|k| k.0).collect();
-        let b: Vec<i32> = active.keys().map(|k| k.1).collect();
-        let bits: Vec<i64> = active.values().copied().collect();
-        db.execute(
-            "INSERT INTO user_active (tenant, open_id, block, bits) \
-             SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
-             ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits \
-             WHERE user_active.bits | excluded.bits <> user_active.bits",
-            &[&tenant, &o, &b, &bits],
-        )?;
-    }
-    // Then one writer per tenant at a time, on every server: what is read below stays true until
-    // commit. (A transaction holding it waits for no id and no bits: it has claimed its own.)
-    db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
-
-    // The totals of each day the batch touches: the overflow bound.
-    let touched: Vec<i32> = {
-        let mut d: Vec<i32> = events.iter().map(|e| e.day.julian()).collect();
-        d.sort_unstable();
-        d.dedup();
-        d
-    };
-    let mut day_totals: BTreeMap<i32, DayState> = BTreeMap::new();
-    let mut prior: HashMap<i32, (i64, i64)> = HashMap::new();
-    for r in db.query(
-        &format!(
-            "SELECT day, revision, changed_at, {} FROM tenant_day WHERE tenant = $1 AND day = ANY($2)",
-            day_columns()
-        ),
-        &[&tenant, &touched],
-    )? {
-        let day: i32 = r.get(0);
-        prior.insert(day, (r.get(1), r.get(2)));
-        day_totals.insert(day, (day_counters(&r, 3), false, None));
-    }
-
-    let stored_basis: Option<i64> =
-        db.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
-    let sums_kept = stored_basis == Some(basis);
-    if stored_basis.is_some() && !sums_kept {
-        // Judged under another directory: the stored sums are stale; the next query rebuilds them.
-        db.execute("DELETE FROM dept_basis WHERE tenant = $1", &[&tenant])?;
-        tracing::info!(tenant, "department sums are stale (directory changed); dropped their basis");
-    }
+    // A batch judged under another directory than the kept department sums': they are stale, and
+    // the next query rebuilds them.
+    db.execute("DELETE FROM dept_basis WHERE tenant = $1 AND basis <> $2", &[&tenant, &basis])?;
 
     let mut out = AppendOutcome::default();
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut refused_ids: Vec<&str> = Vec::new();
-    let mut folded: BTreeMap<(i32, &str), (DayTotals, Option<&adminstats_store::RowMeta>)> = BTreeMap::new();
+    let mut folded: BTreeMap<(i32, &str), DayTotals> = BTreeMap::new();
+    let mut moved: BTreeMap<i32, DayMove> = BTreeMap::new();
+    let mut running: Option<BTreeMap<i32, DayCounters>> =
+        locked.as_ref().map(|l| l.iter().map(|(d, l)| (*d, l.totals)).collect());
     for (i, e) in events.iter().enumerate() {
         if !inserted.contains(&e.event_id) || !claimed.insert(e.event_id.as_str()) {
             out.duplicates += 1;
             continue;
         }
-        let (total, dirty, restated) = day_totals.entry(e.day.julian()).or_default();
-        if let Err(counter) = total.checked_fold(&e.totals.c, DAY_SUM_MAX) {
-            refused_ids.push(&e.event_id);
-            out.refused.push((i, Rejection::DayTotalExceeded { counter, day: e.day }));
-            continue;
+        let day = e.day.julian();
+        if let Some(running) = &mut running {
+            if let Err(counter) = running.entry(day).or_default().checked_fold(&e.totals.c, DAY_SUM_MAX) {
+                refused_ids.push(&e.event_id);
+                out.refused.push((i, Rejection::DayTotalExceeded { counter, day: e.day }));
+                continue;
+            }
         }
-        *dirty = true;
+        let (sums, restated) = moved.entry(day).or_default();
+        sums.fold(&e.totals.c);
         if let (Some(at), Some(_)) = (e.restates_at_ms, &e.row) {
             *restated = Some(restated.map_or(at, |r: i64| r.max(at)));
         }
         out.accepted += 1;
-        let entry = folded.entry((e.day.julian(), e.open_id.as_str())).or_default();
-        entry.0.merge(&e.totals);
-        if sums_kept {
-            entry.1 = entry.1.or(e.row.as_ref());
-        }
+        folded.entry((day, e.open_id.as_str())).or_default().merge(&e.totals);
     }
     if !refused_ids.is_empty() {
         // A refused event's id is not kept: a corrected event may use it.
@@ -946,30 +1021,30 @@ fn append(
             "DELETE FROM seen_events WHERE tenant = $1 AND event_id = ANY($2)",
             &[&tenant, &refused_ids],
         )?;
-        unset_refused_bits(&mut db, tenant, events, &out.refused, &folded)?;
     }
     if folded.is_empty() {
-        return Ok(out);
+        return Ok(Some(out));
     }
 
-    // The rows folded into, as they are now.
-    let key_days: Vec<i32> = folded.keys().map(|k| k.0).collect();
-    let key_ids: Vec<&str> = folded.keys().map(|k| k.1).collect();
-    let mut old: HashMap<(i32, String), (DayCounters, Vec<String>)> = HashMap::new();
-    for r in db.query(
-        &format!(
-            "SELECT u.day, u.open_id, {}, u.os_pairs FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
-             CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
-             AND u.open_id = k.open_id) u",
-            DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
-        ),
-        &[&tenant, &key_days, &key_ids],
-    )? {
-        old.insert((r.get(0), r.get(1)), (day_counters(&r, 2), r.get(2 + DayCounters::LEN)));
+    // The active-day bits of the user-days (a bit already set is left alone).
+    let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for (day, open_id) in folded.keys() {
+        *active.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
     }
+    let o: Vec<&str> = active.keys().map(|k| k.0).collect();
+    let b: Vec<i32> = active.keys().map(|k| k.1).collect();
+    let bits: Vec<i64> = active.values().copied().collect();
+    db.execute(
+        "INSERT INTO user_active (tenant, open_id, block, bits) \
+         SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
+         ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits \
+         WHERE user_active.bits | excluded.bits <> user_active.bits",
+        &[&tenant, &o, &b, &bits],
+    )?;
 
-    // The new rows, whole, through binary COPY into the session's staging table, then one upsert.
-    let mut dept: HashMap<DeptKey, DeptCounts> = HashMap::new();
+    // The batch's user-days, through binary COPY into the session's staging table, then folded
+    // into their rows by one upsert: each counter as `DayCounters` folds it, the OS pairs as a
+    // sorted union.
     {
         let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
         types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
@@ -979,27 +1054,9 @@ fn append(
             day_columns()
         ))?;
         let mut writer = BinaryCopyInWriter::new(sink, &types);
-        for ((day, open_id), (t, row)) in &folded {
-            let (before, before_pairs) = match old.get(&(*day, (*open_id).to_owned())) {
-                Some((c, p)) => (Some(c), p.as_slice()),
-                None => (None, &[][..]),
-            };
-            let mut new = before.copied().unwrap_or_default();
-            new.fold(&t.c);
-            if let Some(row) = row {
-                for (version, d) in DeptCounts::delta(row.facts, before, &new) {
-                    for g in row.groups.iter() {
-                        dept.entry((*day, g.dept.to_string(), g.subtree, version)).or_default().fold(&d);
-                    }
-                }
-            }
-            let values = new.values();
-            let pairs: BTreeSet<&str> = before_pairs
-                .iter()
-                .map(String::as_str)
-                .chain(t.os_pairs.iter().map(String::as_str))
-                .collect();
-            let pairs: Vec<&str> = pairs.into_iter().collect();
+        for ((day, open_id), t) in &folded {
+            let values = t.c.values();
+            let pairs: Vec<&str> = t.os_pairs.iter().map(String::as_str).collect();
             let mut cells: Vec<&(dyn ToSql + Sync)> = vec![&tenant, day, open_id];
             cells.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
             cells.push(&pairs);
@@ -1007,128 +1064,132 @@ fn append(
         }
         writer.finish()?;
     }
-    let cols = day_columns();
-    let set = DayCounters::COUNTERS
-        .iter()
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    db.execute(
-        &format!(
-            "INSERT INTO user_day (tenant, day, open_id, {cols}, os_pairs) \
-             SELECT tenant, day, open_id, {cols}, os_pairs FROM staged_user_day \
-             ON CONFLICT (tenant, day, open_id) DO UPDATE SET {set}, os_pairs = excluded.os_pairs"
-        ),
-        &[],
-    )?;
-    write_dept_sums(&mut db, tenant, &dept)?;
+    db.execute(&user_day_upsert(), &[])?;
 
-    // The days' totals, and a revision for each day a late event restated.
-    let mut seq: i64 = db
-        .query_one(
-            "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1",
-            &[&tenant],
-        )?
-        .get(0);
-    let dirty: Vec<(&i32, &DayState)> = day_totals.iter().filter(|(_, v)| v.1).collect();
-    if !dirty.is_empty() {
-        let days: Vec<i32> = dirty.iter().map(|(d, _)| **d).collect();
-        let cols_of = columns_of(dirty.iter().map(|(_, v)| v.0.values()));
-        if dirty.iter().any(|(_, v)| v.2.is_some()) {
-            // Delivered at commit to every server listening (their long polls wake).
-            db.execute("SELECT pg_notify($1, $2)", &[&RESTATED_CHANNEL, &tenant])?;
+    // Last, the days' totals, locked until commit.
+    let locked = match locked.take() {
+        Some(l) => l,
+        None => lock_days(&mut db, tenant, &moved.keys().copied().collect::<Vec<_>>())?,
+    };
+    let mut days = Vec::with_capacity(moved.len());
+    let mut totals = Vec::with_capacity(moved.len());
+    let mut revision = Vec::with_capacity(moved.len());
+    let mut changed_at = Vec::with_capacity(moved.len());
+    // 0: not restated by this commit (the stored number stays).
+    let mut change_seq = Vec::with_capacity(moved.len());
+    let restating = moved.values().any(|m| m.1.is_some());
+    let mut seq: i64 = 0;
+    if restating {
+        // Restatements are numbered in commit order, one tenant's at a time on every server.
+        db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&tenant])?;
+        seq = db
+            .query_one(
+                "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1",
+                &[&tenant],
+            )?
+            .get(0);
+        // Delivered at commit to every server listening (their long polls wake).
+        db.execute("SELECT pg_notify($1, $2)", &[&RESTATED_CHANNEL, &tenant])?;
+    }
+    for (day, (sums, restated)) in &moved {
+        let Some(found) = locked.get(day) else { continue };
+        let mut total = found.totals;
+        if total.checked_fold(sums, DAY_SUM_MAX).is_err() {
+            debug_assert_eq!(bound, Bound::Late, "a checked append folds only what fits");
+            return Ok(None);
         }
-        let mut revision = Vec::with_capacity(dirty.len());
-        let mut changed_at = Vec::with_capacity(dirty.len());
-        // 0: not restated by this commit (the stored number stays).
-        let mut change_seq = Vec::with_capacity(dirty.len());
-        for (d, (_, _, restated)) in &dirty {
-            let (r, at) = prior.get(d).copied().unwrap_or((0, 0));
-            match restated {
-                Some(ms) => {
-                    seq += 1;
-                    revision.push(r + 1);
-                    changed_at.push(at.max(*ms));
-                    change_seq.push(seq);
-                }
-                None => {
-                    revision.push(r);
-                    changed_at.push(at);
-                    change_seq.push(0);
-                }
+        days.push(*day);
+        totals.push(total.values());
+        match restated {
+            Some(ms) => {
+                seq += 1;
+                revision.push(found.revision + 1);
+                changed_at.push(found.changed_at.max(*ms));
+                change_seq.push(seq);
+            }
+            None => {
+                revision.push(found.revision);
+                changed_at.push(found.changed_at);
+                change_seq.push(0);
             }
         }
-        let n = DayCounters::LEN;
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &days];
-        params.extend(cols_of.iter().map(|c| c as &(dyn ToSql + Sync)));
-        params.push(&revision);
-        params.push(&changed_at);
-        params.push(&change_seq);
-        db.execute(
-            &format!(
-                "INSERT INTO tenant_day (tenant, day, {cols}, revision, changed_at, change_seq) \
-                 SELECT $1, k.* FROM unnest($2::integer[], {arrays}) AS k \
-                 ON CONFLICT (tenant, day) DO UPDATE SET {set}, revision = excluded.revision, \
-                 changed_at = excluded.changed_at, \
-                 change_seq = CASE WHEN excluded.change_seq > 0 THEN excluded.change_seq ELSE tenant_day.change_seq END",
-                arrays = array_params(3, n + 3),
-            ),
-            &params,
-        )?;
     }
-    Ok(out)
+    let cols_of = columns_of(totals.into_iter());
+    let n = DayCounters::LEN;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &days];
+    params.extend(cols_of.iter().map(|c| c as &(dyn ToSql + Sync)));
+    params.push(&revision);
+    params.push(&changed_at);
+    params.push(&change_seq);
+    let set =
+        DayCounters::COUNTERS.iter().map(|c| format!("{0} = k.{0}", c.name)).collect::<Vec<_>>().join(", ");
+    db.execute(
+        &format!(
+            "UPDATE tenant_day t SET {set}, revision = k.revision, changed_at = k.changed_at, \
+             change_seq = CASE WHEN k.change_seq > 0 THEN k.change_seq ELSE t.change_seq END, dept_dirty = true \
+             FROM unnest($2::integer[], {arrays}) AS k(day, {cols}, revision, changed_at, change_seq) \
+             WHERE t.tenant = $1 AND t.day = k.day",
+            arrays = array_params(3, n + 3),
+            cols = day_columns(),
+        ),
+        &params,
+    )?;
+    Ok(Some(out))
 }
 
-/// Clears the active-day bits that [`append`] set, before its lock, for refused events whose
-/// user-day has no row after all. (The transaction holds each such bits row since setting it:
-/// whoever set the same bit for an accepted event either committed first, and then its row is
-/// there, or sets the bit again after this commit.)
-fn unset_refused_bits(
+/// Locks the tenant's `days` (ascending) in `tenant_day`, creating the rows of new days, and
+/// reads them.
+fn lock_days(
     db: &mut Db<'_, '_>,
     tenant: &str,
-    events: &[NewEvent],
-    refused: &[(usize, Rejection)],
-    folded: &BTreeMap<(i32, &str), (DayTotals, Option<&adminstats_store::RowMeta>)>,
-) -> Result<(), postgres::Error> {
-    let keys: BTreeSet<(i32, &str)> = refused
-        .iter()
-        .map(|&(i, _)| (events[i].day.julian(), events[i].open_id.as_str()))
-        .filter(|k| !folded.contains_key(k))
-        .collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let d: Vec<i32> = keys.iter().map(|k| k.0).collect();
-    let o: Vec<&str> = keys.iter().map(|k| k.1).collect();
-    let rows: HashSet<(i32, String)> = db
-        .query(
-            "SELECT u.day, u.open_id FROM unnest($2::integer[], $3::text[]) AS k(day, open_id) \
-             CROSS JOIN LATERAL (SELECT day, open_id FROM user_day u WHERE u.tenant = $1 \
-             AND u.day = k.day AND u.open_id = k.open_id) u",
-            &[&tenant, &d, &o],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let mut unset: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for (day, open_id) in keys {
-        if !rows.contains(&(day, open_id.to_owned())) {
-            *unset.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
-        }
-    }
-    if unset.is_empty() {
-        return Ok(());
-    }
-    let o: Vec<&str> = unset.keys().map(|k| k.0).collect();
-    let b: Vec<i32> = unset.keys().map(|k| k.1).collect();
-    let bits: Vec<i64> = unset.values().copied().collect();
+    days: &[i32],
+) -> Result<BTreeMap<i32, LockedDay>, postgres::Error> {
+    let zeros = vec!["0"; DayCounters::LEN].join(", ");
     db.execute(
-        "UPDATE user_active a SET bits = a.bits & ~k.bits \
-         FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
-         WHERE a.tenant = $1 AND a.open_id = k.o AND a.block = k.b",
-        &[&tenant, &o, &b, &bits],
+        &format!(
+            "INSERT INTO tenant_day (tenant, day, {}) SELECT $1, d, {zeros} FROM unnest($2::integer[]) AS d \
+             ON CONFLICT (tenant, day) DO NOTHING",
+            day_columns()
+        ),
+        &[&tenant, &days],
     )?;
-    Ok(())
+    let rows = db.query(
+        &format!(
+            "SELECT day, revision, changed_at, {} FROM tenant_day WHERE tenant = $1 AND day = ANY($2) \
+             ORDER BY day FOR UPDATE",
+            day_columns()
+        ),
+        &[&tenant, &days],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (r.get(0), LockedDay { revision: r.get(1), changed_at: r.get(2), totals: day_counters(r, 3) })
+        })
+        .collect())
+}
+
+/// The upsert of the staged user-days into `user_day`: each counter folded as [`DayCounters`]
+/// declares, the OS pairs as a sorted union.
+fn user_day_upsert() -> String {
+    let cols = day_columns();
+    let fold = DayCounters::COUNTERS
+        .iter()
+        .map(|c| match c.fold {
+            Fold::Sum => format!("{0} = user_day.{0} + excluded.{0}", c.name),
+            Fold::BitOr => format!("{0} = user_day.{0} | excluded.{0}", c.name),
+            Fold::Max => format!("{0} = greatest(user_day.{0}, excluded.{0})", c.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO user_day (tenant, day, open_id, {cols}, os_pairs) \
+         SELECT tenant, day, open_id, {cols}, os_pairs FROM staged_user_day \
+         ON CONFLICT (tenant, day, open_id) DO UPDATE SET {fold}, \
+         os_pairs = CASE WHEN excluded.os_pairs <@ user_day.os_pairs THEN user_day.os_pairs \
+         ELSE ARRAY(SELECT p FROM unnest(user_day.os_pairs || excluded.os_pairs) AS p \
+         GROUP BY p ORDER BY p COLLATE \"C\") END"
+    )
 }
 
 /// Folds department sums into `dept_day` (adding), in key order.

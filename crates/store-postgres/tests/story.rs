@@ -131,6 +131,74 @@ fn two_stores_count_each_event_once() {
     assert_eq!(sent, 1000, "each accepted event folded once");
 }
 
+/// Department sums over PostgreSQL are brought up to date when read: two stores ingest one
+/// tenant's day from four threads while a fifth keeps recomputing the marked days and reading them;
+/// at the end the sums count every event once and equal a rebuild from scratch.
+#[test]
+fn department_sums_stay_exact_while_two_stores_ingest() {
+    let Some(db) = TestDb::new() else { return };
+    let a = Arc::new(PostgresStore::connect(&db.url).unwrap());
+    let b = Arc::new(PostgresStore::connect(&db.url).unwrap());
+    let day = Day::parse("2026-11-19").unwrap();
+    let resolve = || -> adminstats_store::RowResolver {
+        Box::new(|_: &str, _: Day| {
+            Some(adminstats_store::RowMeta {
+                facts: adminstats_core::metrics::RowFacts { activated: true, ..Default::default() },
+                groups: groups(),
+            })
+        })
+    };
+    a.rebuild_dept_sums("busy", BASIS, resolve()).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (a, done) = (a.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let sums = current_sums(&*a, "busy", &resolve, "D1", true, day);
+                assert!(sums.iter().all(|s| s.sums.send_messenger_num <= 4 * 30 * 40));
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+            std::thread::spawn(move || {
+                for n in 0..30 {
+                    let events = (0..40)
+                        .map(|i| {
+                            // Users shared between threads and batches: rows are folded into, not
+                            // only created.
+                            in_dept(ev(
+                                &format!("t{t}-{n}-{i}"),
+                                &format!("ou_{}", (n * 40 + i) % 97),
+                                day,
+                                EventKind::ImMessageSent { count: 1 },
+                                1,
+                            ))
+                        })
+                        .collect();
+                    assert_eq!(store.append_events("busy", BASIS, events).unwrap().accepted, 40);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert!(reader.join().unwrap() > 0);
+    let kept = current_sums(&*b, "busy", &resolve, "D1", true, day);
+    assert_eq!(kept[0].sums.send_messenger_num, 4 * 30 * 40, "every event counted once");
+    assert_eq!(kept[0].sums.im_dau, 97, "every user once");
+    // From scratch: under another basis every day is recomputed.
+    b.rebuild_dept_sums("busy", BASIS + 1, resolve()).unwrap();
+    let whole = b.dept_days("busy", BASIS + 1, "D1", true, day, day).unwrap().unwrap();
+    assert_eq!(whole, kept, "recomputed marked days equal a rebuild");
+}
+
 /// Servers starting at once migrate the schema once; a database newer than the binary is refused.
 #[test]
 fn concurrent_starts_migrate_once_and_newer_schemas_are_refused() {
@@ -194,7 +262,7 @@ fn a_version_2_store_keeps_its_pairs() {
     assert!(pairs(1).is_empty());
     assert_eq!(facts[1].last_active_ms, Some(1_762_000_000_001));
     let version: i32 = c.query_one("SELECT version FROM adminstats_schema", &[]).unwrap().get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let gone: bool = c.query_one("SELECT to_regclass('user_day_os') IS NULL", &[]).unwrap().get(0);
     assert!(gone, "user_day_os is dropped");
 }

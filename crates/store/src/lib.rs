@@ -173,9 +173,11 @@ pub struct StoredToken {
 /// Durable storage behind the service.
 pub trait Store: Send + Sync + 'static {
     /// Folds a tenant's events into their days, each `event_id` at most once per tenant, ever, and
-    /// moves the tenant's department sums in the same transaction when they are kept under
-    /// `dept_basis` (the directory's [`adminstats_core::directory::Tenant::dept_basis`]); under any
-    /// other basis the stored sums are marked stale instead.
+    /// keeps the tenant's department sums current when they are kept under `dept_basis` (the
+    /// directory's [`adminstats_core::directory::Tenant::dept_basis`]): the embedded store moves
+    /// them in the same transaction, PostgreSQL marks the batch's days for
+    /// [`rebuild_dept_sums`](Self::rebuild_dept_sums) to recompute. Under any other basis the
+    /// stored sums are marked stale instead.
     ///
     /// # Errors
     /// A database failure; then nothing of the batch was stored. [`StoreError::Unwritable`] when
@@ -194,15 +196,17 @@ pub trait Store: Send + Sync + 'static {
     /// A database failure.
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError>;
 
-    /// The basis under which the tenant's department sums are kept, if they are.
+    /// The basis under which the tenant's department sums are kept, if they are, and current
+    /// (no day marked since: see [`append_events`](Self::append_events)).
     ///
     /// # Errors
     /// A database failure.
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError>;
 
     /// Recomputes the tenant's department sums from its user-days, with `resolve` saying what the
-    /// directory of `basis` says of each user-day, and keeps them under `basis` from now on.
-    /// Returns the number of user-days that count in a department.
+    /// directory of `basis` says of each user-day, and keeps them under `basis` from now on. When
+    /// they are kept under `basis` already, only the days marked since are recomputed. Returns the
+    /// number of user-days recomputed that count in a department.
     ///
     /// # Errors
     /// A database failure; then the old sums stay as they were.
@@ -210,7 +214,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stored sums of one department (its subtree, or its direct members) within
     /// `[first, last]`, ordered by day, then version; `None` when the tenant's sums are not kept
-    /// under `basis` (read in the same snapshot as the sums).
+    /// under `basis`, or a day of the range is marked (read in the same snapshot as the sums).
     ///
     /// # Errors
     /// A database failure.
@@ -223,6 +227,27 @@ pub trait Store: Send + Sync + 'static {
         first: Day,
         last: Day,
     ) -> Result<Option<Vec<DeptDay>>, StoreError>;
+
+    /// [`dept_days`](Self::dept_days), answering for marked days too, with their sums as last
+    /// recomputed: for a caller that has just brought the sums up to date
+    /// ([`rebuild_dept_sums`](Self::rebuild_dept_sums)) and would otherwise chase the batches
+    /// that keep marking a busy day. Each day's sums are then exact as of an instant after the
+    /// caller began (its recompute, or a later one), which is all one request can be promised.
+    /// `None` when the sums are not kept under `basis`.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn dept_days_as_kept(
+        &self,
+        tenant: &str,
+        basis: i64,
+        dept: &str,
+        subtree: bool,
+        first: Day,
+        last: Day,
+    ) -> Result<Option<Vec<DeptDay>>, StoreError> {
+        self.dept_days(tenant, basis, dept, subtree, first, last)
+    }
 
     /// Records a newly issued token.
     ///

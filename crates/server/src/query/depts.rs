@@ -238,20 +238,17 @@ impl DeptQuery {
             return Ok(Vec::new());
         }
         let key = tenant.dept_key(self.department);
-        let stored = match state.store.dept_days(
-            &tenant.key,
-            tenant.dept_basis(),
-            key,
-            self.with_children,
-            from,
-            to,
-        )? {
+        let (basis, subtree) = (tenant.dept_basis(), self.with_children);
+        let stored = match state.store.dept_days(&tenant.key, basis, key, subtree, from, to)? {
             Some(s) => s,
             None => {
+                // Rebuilt (or, over PostgreSQL, the days that batches marked since recomputed),
+                // then read as recomputed: batches committing in between may mark a day again,
+                // and chasing them could go on for ever.
                 ensure_dept_sums(state, directory, &tenant.key)?;
                 state
                     .store
-                    .dept_days(&tenant.key, tenant.dept_basis(), key, self.with_children, from, to)?
+                    .dept_days_as_kept(&tenant.key, basis, key, subtree, from, to)?
                     .ok_or_else(|| ApiError::Internal("department sums still stale after a rebuild".into()))?
             }
         };
