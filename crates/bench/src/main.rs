@@ -95,6 +95,10 @@ struct Args {
     /// example by `store copy` of a kept bench store): a quick before/after of the read path.
     #[arg(long, value_name = "URL")]
     pg_listing_only: Option<String>,
+    /// With `--postgres`: keep the database `store copy` filled (its URL is printed), for later
+    /// `--pg-listing-only` runs.
+    #[arg(long)]
+    keep_postgres: bool,
     /// Measure only the web console (issue 11): `--users` users (100,000 by default) with 180
     /// published days, every page over 30 and 180 days.
     #[arg(long)]
@@ -226,6 +230,8 @@ struct BenchDb {
     admin: String,
     name: String,
     url: String,
+    /// Left on the server when dropped.
+    keep: bool,
 }
 
 impl BenchDb {
@@ -234,12 +240,16 @@ impl BenchDb {
         psql(admin, &format!("DROP DATABASE IF EXISTS {name}"))?;
         psql(admin, &format!("CREATE DATABASE {name}"))?;
         let (base, _) = admin.rsplit_once('/').context("a postgres:// URL with a database")?;
-        Ok(BenchDb { admin: admin.to_owned(), url: format!("{base}/{name}"), name })
+        Ok(BenchDb { admin: admin.to_owned(), url: format!("{base}/{name}"), name, keep: false })
     }
 }
 
 impl Drop for BenchDb {
     fn drop(&mut self) {
+        if self.keep {
+            eprintln!("bench: kept {}", self.url);
+            return;
+        }
         let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
     }
 }
@@ -261,7 +271,8 @@ async fn postgres_bench(
     server: &Server,
     demo: &adminstats_demo::Demo,
 ) -> anyhow::Result<PgFigures> {
-    let db = BenchDb::create(admin, "copy")?;
+    let mut db = BenchDb::create(admin, "copy")?;
+    db.keep = args.keep_postgres;
     eprintln!("bench: store copy into {}", db.url);
     let t0 = Instant::now();
     let copied = Command::new(&server.bin)

@@ -9,15 +9,14 @@
 //! - **the tenant's restatement count** is the one read before its rows were read: ingestion of
 //!   late events bumps it ([`PageCache::restated`]) after their commit and before their
 //!   acknowledgement, so a page read before the commit is never served after it (a page read after
-//!   the commit under the old count is merely never served);
+//!   the commit under the old count is merely never served). Over a shared store the count is the
+//!   database's ([`adminstats_store::Shared::restatements`], numbered by the restating commits
+//!   themselves), read for every request: another server's restatement counts the moment it
+//!   commits;
 //! - **the directory** it was built from is the one in force (names, departments, scopes): the
 //!   first request under a reloaded directory empties the cache;
 //! - **the last day had been published for [`SETTLE_MS`]** when the page was read: an event judged
 //!   on time just before 09:30 may commit just after, without counting as a restatement.
-//!
-//! Only a server over its own embedded store caches: over a shared store, another server's
-//! restatement reaches this one by a notification that may arrive after a client that made it
-//! asks here (README, "Scaling out").
 //!
 //! Memory is bounded by `--page-cache-mb`; beyond it the least recently served entries go.
 
@@ -50,6 +49,8 @@ pub struct Stamp {
     directory: Arc<Directory>,
     tenant: String,
     restatements: u64,
+    /// The count is the shared store's, not this server's.
+    shared: bool,
 }
 
 /// The cache (one per server).
@@ -125,28 +126,36 @@ impl PageCache {
         inner.remove_where(|e| e.tenant == tenant);
     }
 
-    /// The versions to read a page of `tenant` under, with `directory` (the request's, which must
-    /// be the one in force: `current`), when its last day was published at `published_at_ms` and
-    /// it is `now_ms`. `None` when the page may not be kept.
-    pub fn stamp(
+    /// Whether a page read with `directory` (the request's, which must be the one in force:
+    /// `current`), whose last day was published at `published_at_ms`, may be kept at `now_ms`.
+    pub fn keeps(
         &self,
         directory: &Arc<Directory>,
         current: &Arc<Directory>,
-        tenant: &str,
         published_at_ms: i64,
         now_ms: i64,
-    ) -> Option<Stamp> {
-        if !self.enabled() || !Arc::ptr_eq(directory, current) || now_ms < published_at_ms + SETTLE_MS {
-            return None;
-        }
+    ) -> bool {
+        self.enabled() && Arc::ptr_eq(directory, current) && now_ms >= published_at_ms + SETTLE_MS
+    }
+
+    /// The versions to read a page of `tenant` under, with `directory`, once [`keeps`](Self::keeps)
+    /// said yes: `shared_count` is a shared store's restatement count, read now (`None`: this
+    /// server's own count).
+    pub fn stamp(&self, directory: &Arc<Directory>, tenant: &str, shared_count: Option<u64>) -> Stamp {
         let mut inner = self.lock();
         if !inner.directory.as_ref().is_some_and(|d| Arc::ptr_eq(d, directory)) {
             inner.directory = Some(directory.clone());
             inner.entries.clear();
             inner.bytes = 0;
         }
-        let restatements = inner.restatements.get(tenant).copied().unwrap_or(0);
-        Some(Stamp { directory: directory.clone(), tenant: tenant.to_owned(), restatements })
+        let restatements =
+            shared_count.unwrap_or_else(|| inner.restatements.get(tenant).copied().unwrap_or(0));
+        Stamp {
+            directory: directory.clone(),
+            tenant: tenant.to_owned(),
+            restatements,
+            shared: shared_count.is_some(),
+        }
     }
 
     /// The kept body of `key`, if it was read under `stamp`'s versions.
@@ -180,7 +189,8 @@ impl PageCache {
         }
         let mut inner = self.lock();
         if !inner.directory.as_ref().is_some_and(|d| Arc::ptr_eq(d, &stamp.directory))
-            || inner.restatements.get(&stamp.tenant).copied().unwrap_or(0) != stamp.restatements
+            || (!stamp.shared
+                && inner.restatements.get(&stamp.tenant).copied().unwrap_or(0) != stamp.restatements)
         {
             return;
         }
@@ -221,6 +231,18 @@ mod tests {
         Arc::new(Directory::parse(text).expect("directory"))
     }
 
+    /// The embedded store's stamp, when the page may be kept.
+    fn stamp(
+        cache: &PageCache,
+        d: &Arc<Directory>,
+        current: &Arc<Directory>,
+        tenant: &str,
+        published: i64,
+        now: i64,
+    ) -> Option<Stamp> {
+        cache.keeps(d, current, published, now).then(|| cache.stamp(d, tenant, None))
+    }
+
     fn key(n: u8) -> PageKey {
         PageKey { fingerprint: [n; FP_LEN], last: Day::from_julian(0), page_size: 60, page_token: None }
     }
@@ -229,26 +251,26 @@ mod tests {
     fn a_restatement_or_a_new_directory_ends_an_entry() {
         let cache = PageCache::new(1 << 20);
         let d = dir();
-        assert!(cache.stamp(&d, &d, "t1", 0, SETTLE_MS - 1).is_none(), "not within minutes of publication");
-        let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+        assert!(stamp(&cache, &d, &d, "t1", 0, SETTLE_MS - 1).is_none(), "not within minutes of publication");
+        let s = stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap();
         cache.put(key(1), &s, Bytes::from_static(b"one"));
         assert_eq!(cache.get(&key(1), &s).as_deref(), Some(&b"one"[..]));
         // Read before a restatement, kept after it: never served.
-        let before = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+        let before = stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap();
         cache.restated("t1");
-        assert!(cache.get(&key(1), &cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap()).is_none());
+        assert!(cache.get(&key(1), &stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap()).is_none());
         cache.put(key(2), &before, Bytes::from_static(b"stale"));
-        assert!(cache.get(&key(2), &cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap()).is_none());
+        assert!(cache.get(&key(2), &stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap()).is_none());
         assert_eq!(cache.bytes(), 0);
         // Another tenant's restatement leaves this one's pages.
-        let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+        let s = stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap();
         cache.put(key(3), &s, Bytes::from_static(b"three"));
         cache.restated("t2");
-        assert!(cache.get(&key(3), &cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap()).is_some());
+        assert!(cache.get(&key(3), &stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap()).is_some());
         // A new directory: nothing of the old one is served, and an old request cannot put back.
         let d2 = dir();
         assert!(
-            cache.stamp(&d, &d2, "t1", 0, SETTLE_MS).is_none(),
+            stamp(&cache, &d, &d2, "t1", 0, SETTLE_MS).is_none(),
             "a request under an old directory does not cache"
         );
         let s2 = cache.stamp(&d2, &d2, "t1", 0, SETTLE_MS).unwrap();
@@ -258,17 +280,30 @@ mod tests {
     }
 
     #[test]
+    fn over_a_shared_store_the_store_count_decides() {
+        let cache = PageCache::new(1 << 20);
+        let d = dir();
+        let at = |n: u64| cache.stamp(&d, "t1", Some(n));
+        cache.put(key(1), &at(7), Bytes::from_static(b"seven"));
+        assert!(cache.get(&key(1), &at(7)).is_some(), "the database's count has not moved");
+        assert!(cache.get(&key(1), &at(8)).is_none(), "another server restated the tenant");
+        // Read under 7, put after the count moved to 8: kept under 7, so never served under 8.
+        cache.put(key(2), &at(7), Bytes::from_static(b"late"));
+        assert!(cache.get(&key(2), &at(8)).is_none());
+    }
+
+    #[test]
     fn memory_stays_within_the_budget() {
         let cache = PageCache::new(64 * 1024);
         let d = dir();
         for n in 0..200u8 {
-            let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+            let s = stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap();
             cache.put(key(n), &s, Bytes::from(vec![b'x'; 1000]));
             assert!(cache.bytes() <= 64 * 1024);
         }
-        let s = cache.stamp(&d, &d, "t1", 0, SETTLE_MS).unwrap();
+        let s = stamp(&cache, &d, &d, "t1", 0, SETTLE_MS).unwrap();
         assert!(cache.get(&key(199), &s).is_some(), "the newest stays");
         assert!(cache.get(&key(0), &s).is_none(), "the oldest went");
-        assert!(PageCache::new(0).stamp(&d, &d, "t1", 0, SETTLE_MS).is_none(), "0 keeps nothing");
+        assert!(stamp(&PageCache::new(0), &d, &d, "t1", 0, SETTLE_MS).is_none(), "0 keeps nothing");
     }
 }

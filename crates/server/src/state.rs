@@ -68,10 +68,8 @@ impl AppState {
         tokens: TokenBook,
         page_key: [u8; 32],
     ) -> AppState {
-        // Over a shared store another server's restatement arrives late: nothing is kept.
-        let page_cache_bytes = if store.shared().is_some() { 0 } else { config.page_cache_bytes };
         AppState(Arc::new(Inner {
-            pages: crate::page_cache::PageCache::new(page_cache_bytes),
+            pages: crate::page_cache::PageCache::new(config.page_cache_bytes),
             config,
             directory: RwLock::new(Arc::new(directory)),
             store,

@@ -5,13 +5,17 @@
 //! - **Nothing is instance-local.** `last_active_time` is read from each user's active-day bits
 //!   in `user_active`, not from an in-memory bitset; tokens and the page-token key are rows every
 //!   server reads.
-//! - **One writer per tenant at a time, across servers.** An append claims its event ids (the
-//!   unique key makes that safe in parallel), then takes a transaction-scoped advisory lock on its
-//!   tenant and reads the rows it folds into, so the old values that the department sums and the
-//!   day's overflow bound need are exact however many servers ingest. Different tenants commit in
-//!   parallel.
-//! - **Department sums are written in the append's own transaction** (the embedded store holds
-//!   them back for half a second, which only one writer can do).
+//! - **Batches of one tenant commit in parallel, on every server.** An append claims its event
+//!   ids (the unique key makes each once), folds its user-days into their rows by commutative
+//!   upserts (sums added, sets or-ed, maxima kept: nothing read first), and only last locks the
+//!   `tenant_day` rows of its days, for the day's overflow bound and revision, until its commit.
+//!   A batch that would pass the bound is rolled back and appended again with those rows locked
+//!   first, event by event. Restatements take an advisory lock per tenant, to be numbered in
+//!   commit order.
+//! - **Department sums are brought up to date when read.** A batch marks its days
+//!   (`tenant_day.dept_dirty`); a department query finds a marked day in its range and has
+//!   [`Store::rebuild_dept_sums`] recompute the marked days from their user rows, each under its
+//!   `tenant_day` row lock (the embedded store, with one writer, moves them inline).
 //! - **Batches travel as arrays and binary COPY**: one statement per table per batch.
 //! - **Failures say what they are.** A server that is down or unreachable is
 //!   [`StoreError::Unavailable`] (HTTP 503; nothing of the write was kept), a full disk
@@ -885,6 +889,21 @@ impl Shared for PostgresStore {
             })
             .map(drop)
             .map_err(StoreError::Io)
+    }
+
+    fn restatements(&self, tenant: &str) -> Result<u64, StoreError> {
+        self.with_conn(|c, prepared| {
+            let pg = |e: postgres::Error| pg_error(&e);
+            // The newest entry of the partial index `tenant_day_changes`.
+            let st = prepared
+                .get(
+                    c,
+                    "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1 AND change_seq > 0",
+                )
+                .map_err(pg)?;
+            let n: i64 = c.query_one(&st, &[&tenant]).map_err(pg)?.get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
     }
 
     fn announce_reload(&self) -> Result<(), StoreError> {

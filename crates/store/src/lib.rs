@@ -340,6 +340,13 @@ pub trait Shared: Send + Sync {
     /// The thread cannot be started.
     fn watch(&self, notice: Box<dyn Fn(Notice<'_>) + Send + Sync>) -> Result<(), StoreError>;
 
+    /// The tenant's latest restatement number (0 before any), whichever server committed it: a
+    /// page kept in memory is served while this has not moved since it was read.
+    ///
+    /// # Errors
+    /// A database failure.
+    fn restatements(&self, tenant: &str) -> Result<u64, StoreError>;
+
     /// Tells every server that the directory was reloaded here (they reload theirs).
     ///
     /// # Errors

@@ -35,19 +35,33 @@ pub async fn list(
     let after = query.read_token(&state, q.page_token.as_deref())?;
     // A page read once is answered again from memory until its tenant's data moves.
     let tenant = query.caller.tenant();
-    let kept = state
-        .pages
-        .stamp(
-            &query.caller.directory,
-            &state.directory(),
-            &tenant.key,
-            query.last.published_at_ms(tenant.geo),
-            state.calendar.now_ms(),
-        )
-        .map(|stamp| {
-            let page_token = q.page_token.clone().filter(|t| !t.is_empty());
-            (PageKey { fingerprint: query.fingerprint, last: query.last, page_size, page_token }, stamp)
-        });
+    let keeps = state.pages.keeps(
+        &query.caller.directory,
+        &state.directory(),
+        query.last.published_at_ms(tenant.geo),
+        state.calendar.now_ms(),
+    );
+    let kept = if keeps {
+        // Over a shared store, the database's restatement count (any server's late events).
+        let shared_count = match state.store.shared() {
+            Some(_) => {
+                let (store, key) = (state.store.clone(), tenant.key.clone());
+                let n = tokio::task::spawn_blocking(move || match store.shared() {
+                    Some(shared) => shared.restatements(&key).map(Some),
+                    None => Ok(None),
+                })
+                .await
+                .map_err(|e| ApiError::Internal(format!("restatements task: {e}")))??;
+                n
+            }
+            None => None,
+        };
+        let stamp = state.pages.stamp(&query.caller.directory, &tenant.key, shared_count);
+        let page_token = q.page_token.clone().filter(|t| !t.is_empty());
+        Some((PageKey { fingerprint: query.fingerprint, last: query.last, page_size, page_token }, stamp))
+    } else {
+        None
+    };
     if let Some((key, stamp)) = &kept {
         if let Some(body) = state.pages.get(key, stamp) {
             return Ok(json_bytes(StatusCode::OK, body));
