@@ -321,6 +321,19 @@ async fn pg_listing(
     lat.sort_by(|a, b| a.total_cmp(b));
     let pages_per_s = lat.len() as f64 / secs;
     let rss = [peak_rss_mb(pair[0].0.id()), peak_rss_mb(pair[1].0.id())];
+    let (mut hits, mut misses) = (0.0, 0.0);
+    for base in &bases {
+        let text = client.get(format!("{base}/metrics")).send().await?.text().await?;
+        for line in text.lines().filter(|l| l.starts_with("adminstats_page_cache_lookups_total")) {
+            let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            if line.contains("\"hit\"") {
+                hits += n;
+            } else {
+                misses += n;
+            }
+        }
+    }
+    eprintln!("bench: page cache {hits:.0} hits, {misses:.0} misses over the two servers");
     for (mut child, _) in pair {
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let _ = child.wait();
@@ -349,6 +362,26 @@ async fn pg_new_rows(
     let accepted =
         ingest(&client, &base, &tenant.ingest_token, Arc::new(batches), args.new_rows_connections).await?;
     let new_secs = t0.elapsed().as_secs_f64();
+    // The batches marked every day they touched: the first department query of those days has
+    // their sums recomputed, the next one reads them.
+    let token = tenant_token(&client, &base, &tenant.apps[0]).await?;
+    let last = time::macros::date!(2025 - 11 - 20);
+    let url = format!(
+        "{base}{}?department_id_type=department_id&department_id=0&contains_child_dept=true\
+         &start_date={}&end_date={last}&page_size=20",
+        adminstats_wire::DEPT_STATS_PATH,
+        last - time::Duration::days(i64::from(args.days) - 1),
+    );
+    let mut lat = Vec::new();
+    for _ in 0..2 {
+        timed_get(&client, &url, &token, &mut lat).await?;
+    }
+    println!(
+        "pg dept     first query after the new rows {:.2} s (their {} marked days recomputed, {lines} user-days), the next {:.1} ms",
+        lat[0] / 1000.0,
+        args.days,
+        lat[1]
+    );
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     if accepted as usize != lines {

@@ -171,6 +171,9 @@ pub struct Caller {
     pub directory: Arc<Directory>,
     tenant: usize,
     app: AppSlot,
+    /// Over a shared store, the tenant's restatement count, read with the request's rate-limit
+    /// count ([`adminstats_store::Shared::count_request`]): what a kept page is stamped with.
+    pub restatements: Option<u64>,
 }
 
 /// Who calls: an app of the directory, or the operator reading a tenant through the console.
@@ -198,7 +201,7 @@ impl Caller {
     /// The app `app_id` of `directory`, as a caller (the console's signed-in app).
     pub fn of_app(directory: Arc<Directory>, app_id: &str) -> Option<Caller> {
         let (tenant, app) = directory.app_index(app_id)?;
-        Some(Caller { directory, tenant, app: AppSlot::Index(app) })
+        Some(Caller { directory, tenant, app: AppSlot::Index(app), restatements: None })
     }
 
     /// The operator reading tenant `tenant_key`: as a custom app granted every scope over the whole
@@ -214,7 +217,7 @@ impl Caller {
             data_scope: vec![None],
             scope_users: (0..users).collect(),
         };
-        Some(Caller { directory, tenant, app: AppSlot::Operator(Arc::new(app)) })
+        Some(Caller { directory, tenant, app: AppSlot::Operator(Arc::new(app)), restatements: None })
     }
 }
 
@@ -234,7 +237,7 @@ pub async fn authenticate(state: &crate::AppState, headers: &HeaderMap) -> Resul
     let span = tracing::Span::current();
     span.record("tenant", directory.tenants[tenant].key.as_str());
     span.record("app", app_id.as_str());
-    Ok(Caller { directory, tenant, app: AppSlot::Index(app) })
+    Ok(Caller { directory, tenant, app: AppSlot::Index(app), restatements: None })
 }
 
 /// A token this server does not know, looked up in a store shared with other servers (which may
@@ -264,10 +267,11 @@ async fn issued_elsewhere(
 }
 
 /// Counts one request against the app's limit: in this server's memory (a sliding second), or,
-/// over a shared store, across every server (per wall-clock second).
+/// over a shared store, across every server (per wall-clock second; then the tenant's restatement
+/// count, read with it, goes on the caller).
 async fn count_against_limit(
     state: &crate::AppState,
-    caller: &Caller,
+    caller: &mut Caller,
     api: &'static str,
     limit: u32,
 ) -> Result<crate::state::Quota, ApiError> {
@@ -277,12 +281,15 @@ async fn count_against_limit(
         return state.limiter.check(&app, api, limit, now);
     }
     let (store, tenant, second) = (state.store.clone(), caller.tenant().key.clone(), now.div_euclid(1000));
-    let n = tokio::task::spawn_blocking(move || match store.shared() {
-        Some(shared) => shared.count_request(&tenant, &app, api, second),
-        None => Ok(0),
+    let counted = tokio::task::spawn_blocking(move || match store.shared() {
+        Some(shared) => shared.count_request(&tenant, &app, api, second).map(Some),
+        None => Ok(None),
     })
     .await
     .map_err(|e| ApiError::Internal(format!("rate limit task: {e}")))??;
+    let Some(counted) = counted else { return state.limiter.check(&caller.app().app_id, api, limit, now) };
+    caller.restatements = Some(counted.restatements);
+    let n = counted.n;
     if n > limit {
         return Err(ApiError::RateLimited { limit, reset_secs: 1 });
     }
@@ -301,8 +308,8 @@ pub async fn gateway(
     api: &'static str,
     limit: u32,
 ) -> Result<Caller, ApiError> {
-    let caller = authenticate(state, headers).await?;
-    let quota = count_against_limit(state, &caller, api, limit).await;
+    let mut caller = authenticate(state, headers).await?;
+    let quota = count_against_limit(state, &mut caller, api, limit).await;
     crate::logid::record_quota(match &quota {
         Ok(q) => *q,
         Err(ApiError::RateLimited { limit, reset_secs }) => {

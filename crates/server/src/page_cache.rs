@@ -273,7 +273,7 @@ mod tests {
             stamp(&cache, &d, &d2, "t1", 0, SETTLE_MS).is_none(),
             "a request under an old directory does not cache"
         );
-        let s2 = cache.stamp(&d2, &d2, "t1", 0, SETTLE_MS).unwrap();
+        let s2 = stamp(&cache, &d2, &d2, "t1", 0, SETTLE_MS).unwrap();
         assert!(cache.get(&key(3), &s2).is_none());
         cache.put(key(4), &s, Bytes::from_static(b"old directory"));
         assert!(cache.get(&key(4), &s2).is_none());

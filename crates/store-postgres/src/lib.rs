@@ -37,7 +37,7 @@ use std::time::Duration;
 use adminstats_core::metrics::{DayCounters, DeptCounts, Fold, Version, DAY_SUM_MAX};
 use adminstats_core::{Day, DayTotals, Rejection};
 use adminstats_store::{
-    AppendOutcome, DayRevision, DeptDay, NewEvent, Notice, RowResolver, Shared, Store, StoreError,
+    AppendOutcome, Counted, DayRevision, DeptDay, NewEvent, Notice, RowResolver, Shared, Store, StoreError,
     StoredToken, UserDayFacts,
 };
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -827,17 +827,20 @@ impl Shared for PostgresStore {
         })
     }
 
-    fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError> {
+    fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<Counted, StoreError> {
         self.with_conn(|c, prepared| {
             let pg = |e: postgres::Error| pg_error(&e);
             let st = prepared
                 .get(
                     c,
-                    "INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
-                     ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n",
+                    "WITH c AS (INSERT INTO rate_window (tenant, app_id, api, second, n) VALUES ($1, $2, $3, $4, 1) \
+                     ON CONFLICT (tenant, app_id, api, second) DO UPDATE SET n = rate_window.n + 1 RETURNING n) \
+                     SELECT c.n, (SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day \
+                     WHERE tenant = $1 AND change_seq > 0) FROM c",
                 )
                 .map_err(pg)?;
-            let n: i32 = c.query_one(&st, &[&tenant, &app, &api, &second]).map_err(pg)?.get(0);
+            let row = c.query_one(&st, &[&tenant, &app, &api, &second]).map_err(pg)?;
+            let (n, restatements): (i32, i64) = (row.get(0), row.get(1));
             // The first request of each of this app's seconds clears its seconds older than a minute.
             if n == 1 {
                 c.execute(
@@ -846,7 +849,10 @@ impl Shared for PostgresStore {
                 )
                 .map_err(|e| pg_error(&e))?;
             }
-            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            Ok(Counted {
+                n: u32::try_from(n).unwrap_or(u32::MAX),
+                restatements: u64::try_from(restatements).unwrap_or(0),
+            })
         })
     }
 

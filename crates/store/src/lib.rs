@@ -325,11 +325,13 @@ pub trait Shared: Send + Sync {
     fn newest_token(&self, app: &str, valid_at_ms: i64) -> Result<Option<StoredToken>, StoreError>;
 
     /// Counts one request of `app` (of `tenant`) to `api` in the wall-clock second `second` (Unix seconds),
-    /// across every server, and returns how many that second now holds (this one included).
+    /// across every server, and returns how many that second now holds (this one included), with
+    /// the tenant's [`restatements`](Self::restatements) read in the same statement (a request
+    /// needs both, and one round trip is cheaper than two).
     ///
     /// # Errors
     /// A database failure.
-    fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<u32, StoreError>;
+    fn count_request(&self, tenant: &str, app: &str, api: &str, second: i64) -> Result<Counted, StoreError>;
 
     /// Calls `notice` with what the servers announce, from a thread of the store's, for as long
     /// as the store lives: a tenant's restated days (committed by any server), a directory
@@ -352,6 +354,15 @@ pub trait Shared: Send + Sync {
     /// # Errors
     /// A database failure.
     fn announce_reload(&self) -> Result<(), StoreError>;
+}
+
+/// A request counted against its app's limit ([`Shared::count_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Requests of the app to the API in that second, this one included.
+    pub n: u32,
+    /// The tenant's latest restatement number, read with the count.
+    pub restatements: u64,
 }
 
 /// What one server announces to the others through a shared store ([`Shared::watch`]).

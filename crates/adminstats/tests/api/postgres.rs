@@ -74,6 +74,31 @@ async fn two_servers_over_one_database_behave_as_one() {
     assert_eq!(s, 200, "{v}");
 }
 
+/// A page one server keeps is answered from its memory until another server commits a late event
+/// of the tenant: from then on it is read again (the database's restatement count moved).
+#[tokio::test]
+async fn a_kept_page_ends_when_another_server_restates_the_tenant() {
+    let Some(db) = PgDatabase::create() else { return };
+    let a = on(&db.url, |_| {}).await;
+    let b = on(&db.url, |_| {}).await;
+    let t = a.token("cli_full", "secret-full").await;
+    let hits = || a.state.pages.hits_misses().0;
+    let q = format!("start_date=2026-11-20&end_date=2026-11-20&user_id={}", oid(2));
+    let first = a.stats(&t, &q).await.2;
+    assert_eq!(first["data"]["items"][0]["create_docs_num"], 0);
+    assert_eq!(a.stats(&t, &q).await.2, first);
+    assert_eq!(hits(), 1, "A answers the second ask from memory");
+    let (s, v) = b
+        .ingest(INGEST_CN, &event("late-b", "docs.created", 2, "2026-11-20T08:00:00+08:00", r#","count":5"#))
+        .await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(1)), "{v}");
+    let item = a.stats(&t, &q).await.2["data"]["items"][0].clone();
+    assert_eq!(item["create_docs_num"], 5, "B's late event, not A's kept page");
+    assert_eq!(hits(), 1);
+    assert_eq!(a.stats(&t, &q).await.2["data"]["items"][0]["create_docs_num"], 5);
+    assert_eq!(hits(), 2, "kept again, under the new count");
+}
+
 /// The per-app limit holds across servers: 5 a second in all, however the requests are spread.
 #[tokio::test]
 async fn the_rate_limit_holds_across_servers() {

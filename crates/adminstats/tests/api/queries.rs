@@ -473,14 +473,14 @@ async fn day_changes_wake_long_polls_at_publication_and_restatement() {
     assert_eq!((s, v["code"].as_i64()), (400, Some(99991672)));
 }
 
-/// Pages are kept and answered again from memory (embedded store), and never outlive what they
+/// Pages are kept and answered again from memory (over either store), and never outlive what they
 /// show: a late event on the page's day or on an earlier one (which moves `last_active_time`), a
 /// reloaded directory; and nothing is kept in the minutes after a day's publication.
 #[tokio::test]
 async fn kept_pages_follow_restatements_reloads_and_publication() {
     let app = spawn_app().await;
     let t = app.token("cli_full", "secret-full").await;
-    let kept = !pg_mode();
+    let kept = true;
     let hits = || app.state.pages.hits_misses().0;
     let q = format!("start_date=2026-11-20&end_date=2026-11-20&user_id={}", oid(2));
     let first = app.stats(&t, &q).await.2;

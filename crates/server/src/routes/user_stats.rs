@@ -42,9 +42,11 @@ pub async fn list(
         state.calendar.now_ms(),
     );
     let kept = if keeps {
-        // Over a shared store, the database's restatement count (any server's late events).
-        let shared_count = match state.store.shared() {
-            Some(_) => {
+        // Over a shared store, the database's restatement count (any server's late events), read
+        // with the request's rate-limit count.
+        let shared_count = match (state.store.shared(), query.caller.restatements) {
+            (Some(_), Some(n)) => Some(n),
+            (Some(_), None) => {
                 let (store, key) = (state.store.clone(), tenant.key.clone());
                 let n = tokio::task::spawn_blocking(move || match store.shared() {
                     Some(shared) => shared.restatements(&key).map(Some),
@@ -54,7 +56,7 @@ pub async fn list(
                 .map_err(|e| ApiError::Internal(format!("restatements task: {e}")))??;
                 n
             }
-            None => None,
+            (None, _) => None,
         };
         let stamp = state.pages.stamp(&query.caller.directory, &tenant.key, shared_count);
         let page_token = q.page_token.clone().filter(|t| !t.is_empty());
