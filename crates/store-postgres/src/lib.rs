@@ -14,8 +14,8 @@
 //!   commit order.
 //! - **Department sums are brought up to date when read.** A batch marks its days
 //!   (`tenant_day.dept_dirty`); a department query finds a marked day in its range and has
-//!   [`Store::rebuild_dept_sums`] recompute the marked days from their user rows, each under its
-//!   `tenant_day` row lock (the embedded store, with one writer, moves them inline).
+//!   [`Store::refresh_dept_days`] recompute the range's marked days from their user rows, under
+//!   their `tenant_day` row locks (the embedded store, with one writer, moves them inline).
 //! - **Batches travel as arrays and binary COPY**: one statement per table per batch.
 //! - **Failures say what they are.** A server that is down or unreachable is
 //!   [`StoreError::Unavailable`] (HTTP 503; nothing of the write was kept), a full disk
@@ -561,68 +561,14 @@ impl Store for PostgresStore {
     }
 
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
-        // Kept, and current: no day is marked since (batches mark their days, see `append`).
         self.read(|tx, _| {
-            Ok(tx
-                .query_opt(
-                    "SELECT basis FROM dept_basis WHERE tenant = $1 \
-                     AND NOT EXISTS (SELECT 1 FROM tenant_day WHERE tenant = $1 AND dept_dirty)",
-                    &[&tenant],
-                )?
-                .map(|r| r.get(0)))
+            Ok(tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0)))
         })
     }
 
-    /// Under the basis kept, the marked days' sums alone, recomputed from their user rows;
-    /// otherwise every day's.
     fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError> {
         self.write(|tx, prepared| {
-            let kept: Option<i64> =
-                tx.query_opt("SELECT basis FROM dept_basis WHERE tenant = $1", &[&tenant])?.map(|r| r.get(0));
-            let whole = kept != Some(basis);
-            // The days recomputed, locked (ascending) against appends until commit: an append
-            // that committed before is in the rows read below; one that commits after marks its
-            // days again.
-            let days: Vec<i32> = tx
-                .query(
-                    "SELECT day FROM tenant_day WHERE tenant = $1 AND ($2 OR dept_dirty) ORDER BY day FOR UPDATE",
-                    &[&tenant, &whole],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            if !whole && days.is_empty() {
-                return Ok(0);
-            }
-            let which = if whole { "" } else { " AND day = ANY($2)" };
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
-            if !whole {
-                params.push(&days);
-            }
-            tx.execute(&format!("DELETE FROM dept_day WHERE tenant = $1{which}"), &params)?;
-            let mut sums: HashMap<DeptKey, DeptCounts> = HashMap::new();
-            let mut rows = 0u64;
-            let st = format!("SELECT day, open_id, {} FROM user_day WHERE tenant = $1{which}", day_columns());
-            // Streamed: a tenant's whole history need not fit in memory.
-            let mut it = tx.query_raw(&st, params.iter().copied())?;
-            while let Some(r) = it.next()? {
-                let day: i32 = r.get(0);
-                let open_id: &str = r.get(1);
-                let Some(row) = resolve(open_id, Day::from_julian(day)) else { continue };
-                rows += 1;
-                let c = day_counters(&r, 2);
-                for (version, d) in DeptCounts::delta(row.facts, None, &c) {
-                    for g in row.groups.iter() {
-                        sums.entry((day, g.dept.to_string(), g.subtree, version)).or_default().fold(&d);
-                    }
-                }
-            }
-            drop(it);
-            write_dept_sums(&mut Db { tx: &mut *tx, prepared: &mut *prepared }, tenant, &sums)?;
-            tx.execute(
-                "UPDATE tenant_day SET dept_dirty = false WHERE tenant = $1 AND day = ANY($2) AND dept_dirty",
-                &[&tenant, &days],
-            )?;
+            let rows = recompute_dept_days(tx, prepared, tenant, &resolve, None)?;
             tx.execute(
                 "INSERT INTO dept_basis (tenant, basis) VALUES ($1, $2) \
                  ON CONFLICT (tenant) DO UPDATE SET basis = excluded.basis",
@@ -630,6 +576,16 @@ impl Store for PostgresStore {
             )?;
             Ok(rows)
         })
+    }
+
+    fn refresh_dept_days(
+        &self,
+        tenant: &str,
+        resolve: RowResolver,
+        first: Day,
+        last: Day,
+    ) -> Result<u64, StoreError> {
+        self.write(|tx, prepared| recompute_dept_days(tx, prepared, tenant, &resolve, Some((first, last))))
     }
 
     /// `None` unless the sums are kept under `basis` and none of the days asked is marked since.
@@ -1252,4 +1208,64 @@ fn write_dept_sums(
         &params,
     )?;
     Ok(())
+}
+
+/// Recomputes the department sums of the tenant's days marked within `marked` (every day, marked
+/// or not, when `None`) from their user rows, and clears their marks. The days are locked
+/// (ascending) against appends until commit: an append that committed before is in the rows read,
+/// one that commits after marks its day again.
+fn recompute_dept_days(
+    tx: &mut Transaction<'_>,
+    prepared: &mut Prepared,
+    tenant: &str,
+    resolve: &RowResolver,
+    marked: Option<(Day, Day)>,
+) -> Result<u64, postgres::Error> {
+    let days: Vec<i32> = match marked {
+        None => {
+            tx.query("SELECT day FROM tenant_day WHERE tenant = $1 ORDER BY day FOR UPDATE", &[&tenant])?
+        }
+        Some((first, last)) => tx.query(
+            "SELECT day FROM tenant_day WHERE tenant = $1 AND dept_dirty AND day BETWEEN $2 AND $3 \
+             ORDER BY day FOR UPDATE",
+            &[&tenant, &first.julian(), &last.julian()],
+        )?,
+    }
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    if marked.is_some() && days.is_empty() {
+        return Ok(0);
+    }
+    // Every day: the tenant's whole history (its days without a `tenant_day` row have no rows).
+    let which = if marked.is_none() { "" } else { " AND day = ANY($2)" };
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+    if marked.is_some() {
+        params.push(&days);
+    }
+    tx.execute(&format!("DELETE FROM dept_day WHERE tenant = $1{which}"), &params)?;
+    let mut sums: HashMap<DeptKey, DeptCounts> = HashMap::new();
+    let mut rows = 0u64;
+    let st = format!("SELECT day, open_id, {} FROM user_day WHERE tenant = $1{which}", day_columns());
+    // Streamed: a tenant's whole history need not fit in memory.
+    let mut it = tx.query_raw(&st, params.iter().copied())?;
+    while let Some(r) = it.next()? {
+        let day: i32 = r.get(0);
+        let open_id: &str = r.get(1);
+        let Some(row) = resolve(open_id, Day::from_julian(day)) else { continue };
+        rows += 1;
+        let c = day_counters(&r, 2);
+        for (version, d) in DeptCounts::delta(row.facts, None, &c) {
+            for g in row.groups.iter() {
+                sums.entry((day, g.dept.to_string(), g.subtree, version)).or_default().fold(&d);
+            }
+        }
+    }
+    drop(it);
+    write_dept_sums(&mut Db { tx: &mut *tx, prepared: &mut *prepared }, tenant, &sums)?;
+    tx.execute(
+        "UPDATE tenant_day SET dept_dirty = false WHERE tenant = $1 AND day = ANY($2) AND dept_dirty",
+        &[&tenant, &days],
+    )?;
+    Ok(rows)
 }

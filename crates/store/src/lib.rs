@@ -176,7 +176,7 @@ pub trait Store: Send + Sync + 'static {
     /// keeps the tenant's department sums current when they are kept under `dept_basis` (the
     /// directory's [`adminstats_core::directory::Tenant::dept_basis`]): the embedded store moves
     /// them in the same transaction, PostgreSQL marks the batch's days for
-    /// [`rebuild_dept_sums`](Self::rebuild_dept_sums) to recompute. Under any other basis the
+    /// [`refresh_dept_days`](Self::refresh_dept_days) to recompute. Under any other basis the
     /// stored sums are marked stale instead.
     ///
     /// # Errors
@@ -196,21 +196,38 @@ pub trait Store: Send + Sync + 'static {
     /// A database failure.
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError>;
 
-    /// The basis under which the tenant's department sums are kept, if they are, and current
-    /// (no day marked since: see [`append_events`](Self::append_events)).
+    /// The basis under which the tenant's department sums are kept, if they are.
     ///
     /// # Errors
     /// A database failure.
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError>;
 
     /// Recomputes the tenant's department sums from its user-days, with `resolve` saying what the
-    /// directory of `basis` says of each user-day, and keeps them under `basis` from now on. When
-    /// they are kept under `basis` already, only the days marked since are recomputed. Returns the
-    /// number of user-days recomputed that count in a department.
+    /// directory of `basis` says of each user-day, and keeps them under `basis` from now on.
+    /// Returns the number of user-days that count in a department.
     ///
     /// # Errors
     /// A database failure; then the old sums stay as they were.
     fn rebuild_dept_sums(&self, tenant: &str, basis: i64, resolve: RowResolver) -> Result<u64, StoreError>;
+
+    /// Recomputes the department sums of the tenant's days within `[first, last]` that batches
+    /// marked since ([`append_events`](Self::append_events)), from their user-days, with `resolve`
+    /// saying what the directory of the kept basis says of each. Returns the number of user-days
+    /// recomputed that count in a department. A store whose batches move the sums themselves (the
+    /// embedded one) marks nothing, and this does nothing.
+    ///
+    /// # Errors
+    /// A database failure; then the old sums stay as they were.
+    fn refresh_dept_days(
+        &self,
+        tenant: &str,
+        resolve: RowResolver,
+        first: Day,
+        last: Day,
+    ) -> Result<u64, StoreError> {
+        let _ = (tenant, resolve, first, last);
+        Ok(0)
+    }
 
     /// The stored sums of one department (its subtree, or its direct members) within
     /// `[first, last]`, ordered by day, then version; `None` when the tenant's sums are not kept
@@ -230,7 +247,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// [`dept_days`](Self::dept_days), answering for marked days too, with their sums as last
     /// recomputed: for a caller that has just brought the sums up to date
-    /// ([`rebuild_dept_sums`](Self::rebuild_dept_sums)) and would otherwise chase the batches
+    /// ([`refresh_dept_days`](Self::refresh_dept_days)) and would otherwise chase the batches
     /// that keep marking a busy day. Each day's sums are then exact as of an instant after the
     /// caller began (its recompute, or a later one), which is all one request can be promised.
     /// `None` when the sums are not kept under `basis`.

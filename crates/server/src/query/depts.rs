@@ -242,10 +242,15 @@ impl DeptQuery {
         let stored = match state.store.dept_days(&tenant.key, basis, key, subtree, from, to)? {
             Some(s) => s,
             None => {
-                // Rebuilt (or, over PostgreSQL, the days that batches marked since recomputed),
-                // then read as recomputed: batches committing in between may mark a day again,
-                // and chasing them could go on for ever.
+                // Rebuilt (or, over PostgreSQL, the range's days that batches marked since
+                // recomputed), then read as recomputed: batches committing in between may mark a
+                // day again, and chasing them could go on for ever.
                 ensure_dept_sums(state, directory, &tenant.key)?;
+                let resolve = resolver(directory.clone(), &tenant.key);
+                let rows = state.store.refresh_dept_days(&tenant.key, resolve, from, to)?;
+                if rows > 0 {
+                    tracing::debug!(tenant = tenant.key, rows, "marked days' department sums recomputed");
+                }
                 state
                     .store
                     .dept_days_as_kept(&tenant.key, basis, key, subtree, from, to)?
