@@ -10,9 +10,9 @@
 //!   late events bumps it ([`PageCache::restated`]) after their commit and before their
 //!   acknowledgement, so a page read before the commit is never served after it (a page read after
 //!   the commit under the old count is merely never served). Over a shared store the count is the
-//!   database's ([`adminstats_store::Shared::restatements`], numbered by the restating commits
-//!   themselves), read for every request: another server's restatement counts the moment it
-//!   commits;
+//!   database's (numbered by the restating commits themselves), read for every request with its
+//!   rate-limit count ([`adminstats_store::Shared::count_request`]): another server's restatement
+//!   counts the moment it commits;
 //! - **the directory** it was built from is the one in force (names, departments, scopes): the
 //!   first request under a reloaded directory empties the cache;
 //! - **the last day had been published for [`SETTLE_MS`]** when the page was read: an event judged

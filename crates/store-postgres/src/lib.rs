@@ -438,12 +438,14 @@ impl Store for PostgresStore {
         let appended = self.write_or_abandon(|tx, prepared| {
             append(tx, prepared, tenant, dept_basis, &events, Bound::Late)
         })?;
-        match appended {
-            Some(out) => Ok(out),
-            None => self.write(|tx, prepared| {
-                Ok(append(tx, prepared, tenant, dept_basis, &events, Bound::Checked)?.unwrap_or_default())
-            }),
+        if let Some(out) = appended {
+            return Ok(out);
         }
+        // A checked append never gives up; if it did, nothing of it is committed.
+        self.write_or_abandon(|tx, prepared| {
+            append(tx, prepared, tenant, dept_basis, &events, Bound::Checked)
+        })?
+        .ok_or_else(|| StoreError::Backend("a checked append passed a day's bound".into()))
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
@@ -851,21 +853,6 @@ impl Shared for PostgresStore {
             })
             .map(drop)
             .map_err(StoreError::Io)
-    }
-
-    fn restatements(&self, tenant: &str) -> Result<u64, StoreError> {
-        self.with_conn(|c, prepared| {
-            let pg = |e: postgres::Error| pg_error(&e);
-            // The newest entry of the partial index `tenant_day_changes`.
-            let st = prepared
-                .get(
-                    c,
-                    "SELECT coalesce(max(change_seq), 0)::bigint FROM tenant_day WHERE tenant = $1 AND change_seq > 0",
-                )
-                .map_err(pg)?;
-            let n: i64 = c.query_one(&st, &[&tenant]).map_err(pg)?.get(0);
-            Ok(u64::try_from(n).unwrap_or(0))
-        })
     }
 
     fn announce_reload(&self) -> Result<(), StoreError> {

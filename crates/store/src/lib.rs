@@ -343,8 +343,9 @@ pub trait Shared: Send + Sync {
 
     /// Counts one request of `app` (of `tenant`) to `api` in the wall-clock second `second` (Unix seconds),
     /// across every server, and returns how many that second now holds (this one included), with
-    /// the tenant's [`restatements`](Self::restatements) read in the same statement (a request
-    /// needs both, and one round trip is cheaper than two).
+    /// the tenant's latest restatement number (0 before any, whichever server committed it), read
+    /// in the same statement: a page kept in memory is served while that has not moved since the
+    /// page was read, and one round trip is cheaper than two.
     ///
     /// # Errors
     /// A database failure.
@@ -358,13 +359,6 @@ pub trait Shared: Send + Sync {
     /// # Errors
     /// The thread cannot be started.
     fn watch(&self, notice: Box<dyn Fn(Notice<'_>) + Send + Sync>) -> Result<(), StoreError>;
-
-    /// The tenant's latest restatement number (0 before any), whichever server committed it: a
-    /// page kept in memory is served while this has not moved since it was read.
-    ///
-    /// # Errors
-    /// A database failure.
-    fn restatements(&self, tenant: &str) -> Result<u64, StoreError>;
 
     /// Tells every server that the directory was reloaded here (they reload theirs).
     ///

@@ -41,24 +41,11 @@ pub async fn list(
         query.last.published_at_ms(tenant.geo),
         state.calendar.now_ms(),
     );
-    let kept = if keeps {
-        // Over a shared store, the database's restatement count (any server's late events), read
-        // with the request's rate-limit count.
-        let shared_count = match (state.store.shared(), query.caller.restatements) {
-            (Some(_), Some(n)) => Some(n),
-            (Some(_), None) => {
-                let (store, key) = (state.store.clone(), tenant.key.clone());
-                let n = tokio::task::spawn_blocking(move || match store.shared() {
-                    Some(shared) => shared.restatements(&key).map(Some),
-                    None => Ok(None),
-                })
-                .await
-                .map_err(|e| ApiError::Internal(format!("restatements task: {e}")))??;
-                n
-            }
-            (None, _) => None,
-        };
-        let stamp = state.pages.stamp(&query.caller.directory, &tenant.key, shared_count);
+    // Over a shared store, under the database's restatement count (any server's late events), read
+    // with the request's rate-limit count by the gateway.
+    let shared = state.store.shared().is_some();
+    let kept = if keeps && (!shared || query.caller.restatements.is_some()) {
+        let stamp = state.pages.stamp(&query.caller.directory, &tenant.key, query.caller.restatements);
         let page_token = q.page_token.clone().filter(|t| !t.is_empty());
         Some((PageKey { fingerprint: query.fingerprint, last: query.last, page_size, page_token }, stamp))
     } else {
