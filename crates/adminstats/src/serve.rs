@@ -66,9 +66,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_console: bool,
     /// Megabytes of admin_user_stats pages kept for their next asker until a late event restates
-    /// the tenant's data (0: none). Only over the embedded store.
+    /// the tenant's data (0: none).
     #[arg(long, value_name = "MB", default_value_t = adminstats_server::config::DEFAULT_PAGE_CACHE_MB)]
     pub page_cache_mb: usize,
+    /// Megabytes of published user-day rows kept from a PostgreSQL store until a late event
+    /// restates the tenant's data (0: none). Unused over the embedded store.
+    #[arg(long, value_name = "MB", default_value_t = adminstats_server::config::DEFAULT_ROW_CACHE_MB)]
+    pub row_cache_mb: usize,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -115,6 +119,7 @@ impl ServeArgs {
             store_url: self.store.clone(),
             console: !self.no_console,
             page_cache_bytes: self.page_cache_mb.saturating_mul(1 << 20),
+            row_cache_bytes: self.row_cache_mb.saturating_mul(1 << 20),
             ..Config::new(self.directory.clone(), self.data.clone().unwrap_or_default())
         }
     }

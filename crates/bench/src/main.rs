@@ -321,19 +321,26 @@ async fn pg_listing(
     lat.sort_by(|a, b| a.total_cmp(b));
     let pages_per_s = lat.len() as f64 / secs;
     let rss = [peak_rss_mb(pair[0].0.id()), peak_rss_mb(pair[1].0.id())];
-    let (mut hits, mut misses) = (0.0, 0.0);
+    // [page hits, page misses, row hits, row misses]
+    let mut counts = [0.0f64; 4];
     for base in &bases {
         let text = client.get(format!("{base}/metrics")).send().await?.text().await?;
-        for line in text.lines().filter(|l| l.starts_with("adminstats_page_cache_lookups_total")) {
-            let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            if line.contains("\"hit\"") {
-                hits += n;
+        for line in text.lines() {
+            let at = if line.starts_with("adminstats_page_cache_lookups_total") {
+                0
+            } else if line.starts_with("adminstats_row_cache_lookups_total") {
+                2
             } else {
-                misses += n;
-            }
+                continue;
+            };
+            let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            counts[at + usize::from(!line.contains("\"hit\""))] += n;
         }
     }
-    eprintln!("bench: page cache {hits:.0} hits, {misses:.0} misses over the two servers");
+    let [ph, pm, rh, rm] = counts;
+    eprintln!(
+        "bench: page cache {ph:.0} hits, {pm:.0} misses; row cache {rh:.0} rows hit, {rm:.0} missed (over the two servers)"
+    );
     for (mut child, _) in pair {
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let _ = child.wait();

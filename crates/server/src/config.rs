@@ -28,6 +28,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default of `--page-cache-mb`.
 pub const DEFAULT_PAGE_CACHE_MB: usize = 32;
 
+/// Default of `--row-cache-mb`.
+pub const DEFAULT_ROW_CACHE_MB: usize = 64;
+
 /// How a server runs.
 #[derive(Clone)]
 pub struct Config {
@@ -66,8 +69,11 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
-    /// Bytes of `admin_user_stats` pages kept for their next asker (0: none; embedded store only).
+    /// Bytes of `admin_user_stats` pages kept for their next asker (0: none).
     pub page_cache_bytes: usize,
+    /// Bytes of published user-day rows kept from a shared store (0: none; unused over the
+    /// embedded store).
+    pub row_cache_bytes: usize,
 }
 
 impl Config {
@@ -92,6 +98,7 @@ impl Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             page_cache_bytes: DEFAULT_PAGE_CACHE_MB << 20,
+            row_cache_bytes: DEFAULT_ROW_CACHE_MB << 20,
         }
     }
 }
@@ -116,6 +123,7 @@ impl fmt::Debug for Config {
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)
             .field("page_cache_bytes", &self.page_cache_bytes)
+            .field("row_cache_bytes", &self.row_cache_bytes)
             .finish()
     }
 }

@@ -32,6 +32,7 @@ pub mod page_cache;
 pub mod page_token;
 pub mod query;
 pub mod routes;
+pub mod row_cache;
 pub mod serve;
 pub mod state;
 

@@ -32,6 +32,10 @@ const COMMIT_SECONDS: &str = "adminstats_ingest_commit_duration_seconds";
 const PAGE_CACHE: &str = "adminstats_page_cache_lookups_total";
 /// Bytes the page cache holds.
 const PAGE_CACHE_BYTES: &str = "adminstats_page_cache_size_bytes";
+/// Published user-day rows looked for in the row cache (over a shared store), by outcome.
+const ROW_CACHE: &str = "adminstats_row_cache_lookups_total";
+/// Bytes the row cache holds.
+const ROW_CACHE_BYTES: &str = "adminstats_row_cache_size_bytes";
 /// The store's database, in bytes.
 const STORE_BYTES: &str = "adminstats_store_size_bytes";
 /// Each tenant's last published day: its tenant-local midnight, in Unix seconds.
@@ -75,6 +79,11 @@ impl Default for Metrics {
                 "admin_user_stats pages looked for in the page cache, by outcome (hit, miss)."
             );
             describe_gauge!(PAGE_CACHE_BYTES, Unit::Bytes, "Bytes of pages the page cache holds.");
+            describe_counter!(
+                ROW_CACHE,
+                "Published user-day rows looked for in the row cache over a shared store, by outcome (hit, miss)."
+            );
+            describe_gauge!(ROW_CACHE_BYTES, Unit::Bytes, "Bytes of rows the row cache holds.");
             describe_gauge!(
                 PUBLISHED_DAY,
                 Unit::Seconds,
@@ -156,6 +165,10 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result
         counter!(PAGE_CACHE, "outcome" => "hit").absolute(hits);
         counter!(PAGE_CACHE, "outcome" => "miss").absolute(misses);
         gauge!(PAGE_CACHE_BYTES).set(state.pages.bytes() as f64);
+        let (hits, misses) = state.rows.hits_misses();
+        counter!(ROW_CACHE, "outcome" => "hit").absolute(hits);
+        counter!(ROW_CACHE, "outcome" => "miss").absolute(misses);
+        gauge!(ROW_CACHE_BYTES).set(state.rows.bytes() as f64);
         for t in &directory.tenants {
             let day = Day::last_published(now, t.geo);
             gauge!(PUBLISHED_DAY, "tenant" => t.key.clone()).set((day.start_ms(t.geo) / 1000) as f64);

@@ -53,6 +53,37 @@ pub struct Stamp {
     shared: bool,
 }
 
+impl Stamp {
+    pub(crate) fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    pub(crate) fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub(crate) fn restatements(&self) -> u64 {
+        self.restatements
+    }
+
+    /// The count is a shared store's.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared
+    }
+}
+
+/// Whether what is read with `directory` (the request's, which must be the one in force:
+/// `current`) for days up to one published at `published_at_ms` stays right, at `now_ms`, until
+/// the tenant's next restatement: the rule of both this cache and the row cache.
+pub fn settled(
+    directory: &Arc<Directory>,
+    current: &Arc<Directory>,
+    published_at_ms: i64,
+    now_ms: i64,
+) -> bool {
+    Arc::ptr_eq(directory, current) && now_ms >= published_at_ms + SETTLE_MS
+}
+
 /// The cache (one per server).
 #[derive(Debug)]
 pub struct PageCache {
@@ -135,11 +166,11 @@ impl PageCache {
         published_at_ms: i64,
         now_ms: i64,
     ) -> bool {
-        self.enabled() && Arc::ptr_eq(directory, current) && now_ms >= published_at_ms + SETTLE_MS
+        self.enabled() && settled(directory, current, published_at_ms, now_ms)
     }
 
-    /// The versions to read a page of `tenant` under, with `directory`, once [`keeps`](Self::keeps)
-    /// said yes: `shared_count` is a shared store's restatement count, read now (`None`: this
+    /// The versions to read a page of `tenant` under, with `directory`, once [`settled`] said yes:
+    /// `shared_count` is a shared store's restatement count, read now (`None`: this
     /// server's own count).
     pub fn stamp(&self, directory: &Arc<Directory>, tenant: &str, shared_count: Option<u64>) -> Stamp {
         let mut inner = self.lock();

@@ -48,6 +48,8 @@ pub struct Inner {
     pub console: crate::console::ConsoleState,
     /// `admin_user_stats` pages kept until their tenant is restated.
     pub pages: crate::page_cache::PageCache,
+    /// Published user-days' rows read from a shared store, kept until their tenant is restated.
+    pub rows: crate::row_cache::RowCache,
 }
 
 impl Deref for AppState {
@@ -70,6 +72,7 @@ impl AppState {
     ) -> AppState {
         AppState(Arc::new(Inner {
             pages: crate::page_cache::PageCache::new(config.page_cache_bytes),
+            rows: crate::row_cache::RowCache::new(config.row_cache_bytes),
             config,
             directory: RwLock::new(Arc::new(directory)),
             store,

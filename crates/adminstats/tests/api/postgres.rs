@@ -99,6 +99,65 @@ async fn a_kept_page_ends_when_another_server_restates_the_tenant() {
     assert_eq!(hits(), 2, "kept again, under the new count");
 }
 
+/// Published rows one server read are served from its memory (the row cache) to any later page,
+/// query or page size, exactly as the database has them, until another server commits a late
+/// event of the tenant.
+#[tokio::test]
+async fn kept_rows_answer_later_pages_until_another_server_restates_the_tenant() {
+    let Some(db) = PgDatabase::create() else { return };
+    // No page cache on A, so that every answer is built again; B keeps nothing.
+    let a = on(&db.url, |c| {
+        c.page_cache_bytes = 0;
+        c.user_stats_rate_limit = 1000;
+    })
+    .await;
+    let b = on(&db.url, |c| {
+        c.page_cache_bytes = 0;
+        c.row_cache_bytes = 0;
+        c.user_stats_rate_limit = 1000;
+    })
+    .await;
+    let t = a.token("cli_full", "secret-full").await;
+    let (s, v) = b.ingest(INGEST_CN, &events("rc")).await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(3)), "{v}");
+    let rows = || a.state.rows.hits_misses();
+    let q = "start_date=2026-11-18&end_date=2026-11-20&page_size=2";
+
+    let truth = b.all_items(&t, q).await;
+    assert!(truth.len() > 4, "{}", truth.len());
+    assert_eq!(b.state.rows.hits_misses(), (0, 0), "a server with no row cache keeps none");
+    let (s, _, page) = a.stats(&t, q).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["data"]["items"].as_array().unwrap()[..], truth[..2]);
+    assert_eq!(rows(), (0, 2), "the first page's rows were read");
+    // The rest of the query was read ahead, in the background.
+    for _ in 0..100 {
+        if a.state.rows.reading_ahead() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let first = a.all_items(&t, q).await;
+    assert_eq!(first, truth, "rows read ahead render as read one by one");
+    let (hits, misses) = rows();
+    assert_eq!((hits as usize, misses), (truth.len(), 2), "every page after the first from memory");
+    // Another query, page size and app over the same days: all from memory.
+    let again = a.all_items(&t, "start_date=2026-11-19&end_date=2026-11-20&page_size=3").await;
+    assert_eq!(again, b.all_items(&t, "start_date=2026-11-19&end_date=2026-11-20&page_size=3").await);
+    assert_eq!(rows().1, misses, "{:?}", rows());
+
+    // B commits a late event: A reads the rows again.
+    let (s, v) = b
+        .ingest(INGEST_CN, &event("late-rc", "docs.created", 2, "2026-11-20T08:00:00+08:00", r#","count":5"#))
+        .await;
+    assert_eq!((s, v["data"]["accepted"].as_i64()), (200, Some(1)), "{v}");
+    let after = a.all_items(&t, q).await;
+    assert!(rows().1 > misses, "{:?}", rows());
+    assert_eq!(after, b.all_items(&t, q).await);
+    let u2 = after.iter().find(|i| i["date"] == "2026-11-20" && i["user_id"] == oid(2)).unwrap();
+    assert_eq!(u2["create_docs_num"], 5, "B's late event, not A's kept row");
+}
+
 /// The per-app limit holds across servers: 5 a second in all, however the requests are spread.
 #[tokio::test]
 async fn the_rate_limit_holds_across_servers() {

@@ -9,13 +9,16 @@
 
 use adminstats_core::directory::DeptIdType;
 use adminstats_core::Day;
+use adminstats_store::UserDayFacts;
 use adminstats_wire::vocab::{SCOPE_EMPLOYEE_ID, SCOPE_USER_STATS, USER_STATS_MAX_DAYS};
 use adminstats_wire::{UserIdType, UserStatItem, UserStatsQuery};
 
 use super::cursor::{Cursor, UserCursor};
 use super::{date_range, geo_route, id_type, render, GeoRoute, Routed};
 use crate::auth::{require_stats_access, Caller};
+use crate::page_cache::Stamp;
 use crate::page_token;
+use crate::row_cache::READ_AHEAD;
 use crate::state::AppState;
 use crate::ApiError;
 
@@ -248,18 +251,73 @@ impl UserQuery {
     /// # Errors
     /// The store failed.
     pub fn items(&self, state: &AppState, keys: &[(Day, u32)]) -> Result<Vec<UserStatItem>, ApiError> {
+        let facts = self.read_facts(state, keys)?;
+        Ok(self.render(keys, &facts))
+    }
+
+    /// The numbers of `keys`, from the store.
+    fn read_facts(&self, state: &AppState, keys: &[(Day, u32)]) -> Result<Vec<UserDayFacts>, ApiError> {
         let tenant = self.caller.tenant();
         let ids: Vec<(Day, &str)> =
             keys.iter().map(|&(d, u)| (d, tenant.users[u as usize].open_id.as_str())).collect();
-        let facts = state.store.user_days(&tenant.key, &ids)?;
-        Ok(keys
-            .iter()
-            .zip(&facts)
+        Ok(state.store.user_days(&tenant.key, &ids)?)
+    }
+
+    /// The numbers of a page's `keys` through the row cache, under `stamp`: what it lacks is read
+    /// and kept, and then, when the page missed, the next [`READ_AHEAD`] rows of the query that it
+    /// lacks too are read and kept in the background (a listing walks forward).
+    fn cached_facts(
+        &self,
+        state: &AppState,
+        keys: &[(Day, u32)],
+        stamp: &Stamp,
+    ) -> Result<Vec<UserDayFacts>, ApiError> {
+        let mut found = state.rows.get(stamp, keys);
+        let missing: Vec<(Day, u32)> =
+            keys.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect();
+        if missing.is_empty() {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let facts = self.read_facts(state, &missing)?;
+        state.rows.put(stamp, &missing, &facts);
+        let mut fresh = facts.into_iter();
+        for slot in found.iter_mut().filter(|f| f.is_none()) {
+            *slot = fresh.next();
+        }
+        if let (Some(&last), Ok(runtime), Some(permit)) =
+            (keys.last(), tokio::runtime::Handle::try_current(), state.rows.read_ahead_permit())
+        {
+            let ahead = state.rows.lacking(stamp, &self.keys_after(Some(&self.cursor_of(last)), READ_AHEAD));
+            if !ahead.is_empty() {
+                let tenant = self.caller.tenant();
+                let ids: Vec<(Day, String)> =
+                    ahead.iter().map(|&(d, u)| (d, tenant.users[u as usize].open_id.clone())).collect();
+                let (st, stamp, key) = (state.clone(), stamp.clone(), tenant.key.clone());
+                runtime.spawn_blocking(move || {
+                    let _permit = permit;
+                    let ids: Vec<(Day, &str)> = ids.iter().map(|(d, o)| (*d, o.as_str())).collect();
+                    match st.store.user_days(&key, &ids) {
+                        Ok(facts) => st.rows.put(&stamp, &ahead, &facts),
+                        Err(e) => tracing::debug!(error = %e, "row cache: read ahead failed"),
+                    }
+                });
+            }
+        }
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// The items of `keys` with their numbers.
+    fn render(&self, keys: &[(Day, u32)], facts: &[UserDayFacts]) -> Vec<UserStatItem> {
+        let tenant = self.caller.tenant();
+        keys.iter()
+            .zip(facts)
             .map(|(&(d, u), f)| render::user_item(tenant, &tenant.users[u as usize], d, f, self.user_id_type))
-            .collect())
+            .collect()
     }
 
     /// One page of `page_size` rows after `after`, with the token of the next page if there is one.
+    /// `kept`: the versions the page may be kept under (its days are settled), so its rows may
+    /// come from the row cache when the store is shared.
     ///
     /// # Errors
     /// The store failed.
@@ -268,11 +326,16 @@ impl UserQuery {
         state: &AppState,
         after: Option<&UserCursor>,
         page_size: usize,
+        kept: Option<&Stamp>,
     ) -> Result<(Vec<UserStatItem>, Option<String>), ApiError> {
         let mut keys = self.keys_after(after, page_size + 1);
         let has_more = keys.len() > page_size;
         keys.truncate(page_size);
-        let items = self.items(state, &keys)?;
+        let facts = match kept.filter(|s| state.rows.keeps(s)) {
+            Some(stamp) => self.cached_facts(state, &keys, stamp)?,
+            None => self.read_facts(state, &keys)?,
+        };
+        let items = self.render(&keys, &facts);
         let token = match keys.last() {
             Some(&k) if has_more => Some(self.cursor_of(k).sign(&state.page_key, &self.fingerprint)),
             _ => None,

@@ -9,7 +9,7 @@ use adminstats_wire::{UserStatsPage, UserStatsQuery, USER_STATS_PATH};
 
 use crate::auth::gateway;
 use crate::logid::json_bytes;
-use crate::page_cache::PageKey;
+use crate::page_cache::{self, PageKey};
 use crate::query::users::Endpoint;
 use crate::query::{page_size, parse_query_string, Routed, UserQuery};
 use crate::state::AppState;
@@ -33,9 +33,10 @@ pub async fn list(
     let page_size =
         page_size(q.page_size.as_deref(), USER_STATS_DEFAULT_PAGE_SIZE, USER_STATS_MAX_PAGE_SIZE)?;
     let after = query.read_token(&state, q.page_token.as_deref())?;
-    // A page read once is answered again from memory until its tenant's data moves.
+    // A page read once is answered again from memory until its tenant's data moves, and so are
+    // the rows under it (over a shared store).
     let tenant = query.caller.tenant();
-    let keeps = state.pages.keeps(
+    let settled = page_cache::settled(
         &query.caller.directory,
         &state.directory(),
         query.last.published_at_ms(tenant.geo),
@@ -44,22 +45,22 @@ pub async fn list(
     // Over a shared store, under the database's restatement count (any server's late events), read
     // with the request's rate-limit count by the gateway.
     let shared = state.store.shared().is_some();
-    let kept = if keeps && (!shared || query.caller.restatements.is_some()) {
-        let stamp = state.pages.stamp(&query.caller.directory, &tenant.key, query.caller.restatements);
+    let stamp = (settled && (!shared || query.caller.restatements.is_some()))
+        .then(|| state.pages.stamp(&query.caller.directory, &tenant.key, query.caller.restatements));
+    let kept = stamp.clone().filter(|_| state.pages.enabled()).map(|stamp| {
         let page_token = q.page_token.clone().filter(|t| !t.is_empty());
-        Some((PageKey { fingerprint: query.fingerprint, last: query.last, page_size, page_token }, stamp))
-    } else {
-        None
-    };
+        (PageKey { fingerprint: query.fingerprint, last: query.last, page_size, page_token }, stamp)
+    });
     if let Some((key, stamp)) = &kept {
         if let Some(body) = state.pages.get(key, stamp) {
             return Ok(json_bytes(StatusCode::OK, body));
         }
     }
     let st = state.clone();
-    let (items, page_token) = tokio::task::spawn_blocking(move || query.page(&st, after.as_ref(), page_size))
-        .await
-        .map_err(|e| ApiError::Internal(format!("query task: {e}")))??;
+    let (items, page_token) =
+        tokio::task::spawn_blocking(move || query.page(&st, after.as_ref(), page_size, stamp.as_ref()))
+            .await
+            .map_err(|e| ApiError::Internal(format!("query task: {e}")))??;
     let page = UserStatsPage { has_more: page_token.is_some(), page_token, items };
     let body = bytes::Bytes::from(page.success_json());
     if let Some((key, stamp)) = kept {
