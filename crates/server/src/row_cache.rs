@@ -56,7 +56,7 @@ pub struct RowCache {
 
 /// Reads ahead under way at once, at most (each reads up to [`READ_AHEAD`] rows on a blocking
 /// thread with a connection of the store's pool).
-pub const READ_AHEADS: usize = 2;
+pub const READ_AHEADS: usize = 1;
 
 /// One read ahead under way, until dropped.
 #[derive(Debug)]
