@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+step() { printf '\n==> %s (%s, %ss in)\n' "$*" "$(date +%T)" "$SECONDS" >&2; }
 
 # PostgreSQL for the --store tests: started if it is installed but not running. Each test makes a
 # database of its own on ADMINSTATS_TEST_PG; with CI set, an unreachable server fails them.
