@@ -117,7 +117,7 @@ impl RowCache {
 
     /// The kept facts of each of `keys` (`(day, user number)`) read under `stamp`'s versions.
     pub fn get(&self, stamp: &Stamp, keys: &[(Day, u32)]) -> Vec<Option<UserDayFacts>> {
-        let out = self.find(stamp, keys, true);
+        let out = self.find(stamp, keys, true, unpack);
         let hits = out.iter().filter(|f| f.is_some()).count() as u64;
         self.hits.fetch_add(hits, Ordering::Relaxed);
         self.misses.fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
@@ -126,11 +126,19 @@ impl RowCache {
 
     /// Those of `keys` not kept under `stamp` (not counted as lookups: a read ahead asks).
     pub fn lacking(&self, stamp: &Stamp, keys: &[(Day, u32)]) -> Vec<(Day, u32)> {
-        let found = self.find(stamp, keys, false);
+        let found = self.find(stamp, keys, false, |_| Some(()));
         keys.iter().zip(found).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect()
     }
 
-    fn find(&self, stamp: &Stamp, keys: &[(Day, u32)], served: bool) -> Vec<Option<UserDayFacts>> {
+    /// `read` of the packed row of each of `keys` kept under `stamp`; `served` marks the chunks
+    /// used now.
+    fn find<T: Clone>(
+        &self,
+        stamp: &Stamp,
+        keys: &[(Day, u32)],
+        served: bool,
+        read: impl Fn(&[u8]) -> Option<T>,
+    ) -> Vec<Option<T>> {
         let mut out = vec![None; keys.len()];
         {
             let mut inner = self.lock();
@@ -146,10 +154,8 @@ impl RowCache {
                         if let Ok(at) = c.rows.binary_search_by_key(&user, |r| r.0) {
                             if served {
                                 c.used = tick;
-                                *slot = unpack(&c.rows[at].1);
-                            } else {
-                                *slot = Some(UserDayFacts::default());
                             }
+                            *slot = read(&c.rows[at].1);
                         }
                     }
                 }
@@ -235,22 +241,28 @@ impl RowCache {
 impl Inner {
     /// Drops the least recently served chunks until a quarter of `budget` is free.
     fn evict(&mut self, budget: usize) {
-        let mut used: Vec<u64> = self.tenants.values().flat_map(|t| t.values().map(|c| c.used)).collect();
-        used.sort_unstable();
+        // The bar: the served-at tick up to which the oldest chunks hold enough bytes (one sort,
+        // then one pass that drops them).
+        let mut by_age: Vec<(u64, usize)> =
+            self.tenants.values().flat_map(|t| t.values().map(|c| (c.used, c.bytes()))).collect();
+        by_age.sort_unstable();
+        let excess = self.bytes.saturating_sub(budget - budget / 4);
+        let mut freed = 0;
+        let Some(&(bar, _)) = by_age.iter().find(|(_, b)| {
+            freed += b;
+            freed >= excess
+        }) else {
+            return;
+        };
         let Inner { tenants, bytes, .. } = self;
-        for bar in used {
-            if *bytes <= budget - budget / 4 {
-                break;
-            }
-            for chunks in tenants.values_mut() {
-                chunks.retain(|_, c| {
-                    let keep = c.used > bar;
-                    if !keep {
-                        *bytes -= c.bytes();
-                    }
-                    keep
-                });
-            }
+        for chunks in tenants.values_mut() {
+            chunks.retain(|_, c| {
+                let keep = c.used > bar;
+                if !keep {
+                    *bytes -= c.bytes();
+                }
+                keep
+            });
         }
         tenants.retain(|_, c| !c.is_empty());
     }
