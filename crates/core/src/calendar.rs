@@ -161,21 +161,27 @@ impl fmt::Display for Day {
 
 /// Formats instant `ms` as tenant-local `YYYY-MM-DD HH:MM:SS`.
 pub fn format_local(ms: i64, geo: Geo) -> String {
-    let secs = ms.div_euclid(1000);
-    match OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => {
-            let t = t.to_offset(geo.offset());
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                t.year(),
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        }
-        Err(_) => String::new(),
+    let mut out = String::new();
+    write_local(&mut out, ms, geo);
+    out
+}
+
+/// Appends instant `ms` as tenant-local `YYYY-MM-DD HH:MM:SS` (nothing when out of range).
+pub fn write_local(out: &mut String, ms: i64, geo: Geo) {
+    use std::fmt::Write as _;
+    if let Ok(t) = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
+        let t = t.to_offset(geo.offset());
+        // Writing to a `String` cannot fail.
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
     }
 }
 

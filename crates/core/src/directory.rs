@@ -261,11 +261,11 @@ impl Tenant {
     }
 
     /// The user's id of the given kind.
-    pub fn user_id_of(&self, user: &User, kind: UserIdType) -> String {
+    pub fn user_id_of<'u>(&self, user: &'u User, kind: UserIdType) -> &'u str {
         match kind {
-            UserIdType::OpenId => user.open_id.clone(),
-            UserIdType::UnionId => user.union_id.clone(),
-            UserIdType::UserId => user.user_id.clone(),
+            UserIdType::OpenId => &user.open_id,
+            UserIdType::UnionId => &user.union_id,
+            UserIdType::UserId => &user.user_id,
         }
     }
 

@@ -211,13 +211,27 @@ impl DayCounters {
     /// `os_name`: the distinct platforms, sorted, comma-joined.
     #[must_use]
     pub fn os_name(&self) -> String {
-        render_mask(self.platforms, &PLATFORMS)
+        let mut out = String::new();
+        self.write_os_name(&mut out);
+        out
+    }
+
+    /// Appends [`os_name`](Self::os_name).
+    pub fn write_os_name(&self, out: &mut String) {
+        write_mask(out, self.platforms, &PLATFORMS);
     }
 
     /// `app_package_type`: the distinct packages, sorted, comma-joined (ASCII comma, see events.md).
     #[must_use]
     pub fn app_package_type(&self) -> String {
-        render_mask(self.packages, &PACKAGES)
+        let mut out = String::new();
+        self.write_app_package_type(&mut out);
+        out
+    }
+
+    /// Appends [`app_package_type`](Self::app_package_type).
+    pub fn write_app_package_type(&self, out: &mut String) {
+        write_mask(out, self.packages, &PACKAGES);
     }
 
     /// `email_send_count`.
@@ -239,17 +253,17 @@ impl DayCounters {
     }
 }
 
-fn render_mask(mask: i64, names: &[&str]) -> String {
-    let mut out = String::new();
+fn write_mask(out: &mut String, mask: i64, names: &[&str]) {
+    let mut first = true;
     for (i, n) in names.iter().enumerate() {
         if mask & (1 << i) != 0 {
-            if !out.is_empty() {
+            if !first {
                 out.push(',');
             }
+            first = false;
             out.push_str(n);
         }
     }
-    out
 }
 
 /// A 0/1 flag: 1 when `n` is positive.

@@ -66,13 +66,18 @@ impl DayTotals {
     #[must_use]
     pub fn active_os(&self) -> String {
         let mut out = String::new();
-        for p in &self.os_pairs {
-            if !out.is_empty() {
+        self.write_active_os(&mut out);
+        out
+    }
+
+    /// Appends [`active_os`](Self::active_os).
+    pub fn write_active_os(&self, out: &mut String) {
+        for (i, p) in self.os_pairs.iter().enumerate() {
+            if i > 0 {
                 out.push(',');
             }
             out.push_str(p);
         }
-        out
     }
 }
 

@@ -113,15 +113,46 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Declares a statistics item: `field: json_type kind "unit" ["event", …] "English" "中文",`.
+/// Declares a statistics item and its borrowed view:
+/// `pub struct Item / ItemView { field: json_type kind "unit" ["event", …] "English" "中文", … }`.
+///
+/// The view has the item's fields with `&str` for `String`; it is what a server renders pages
+/// from (no `String` per field), and what both write their JSON through.
 macro_rules! stat_item {
     (
         $(#[$meta:meta])*
-        pub struct $ty:ident {
+        pub struct $ty:ident / $view:ident {
             $( $name:ident : $json:ident $kind:ident $unit:literal [$($moved:literal),*] $en:literal $zh:literal, )*
         }
     ) => {
         $crate::fields::stat_item!(@munch [$(#[$meta])*] $ty {} ; $( $name : $json, )*);
+
+        #[doc = concat!("A [`", stringify!($ty), "`] whose strings are borrowed.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct $view<'a> {
+            $( pub $name: $crate::fields::stat_item!(@view $json 'a), )*
+        }
+
+        impl $view<'_> {
+            /// Appends the item as compact JSON: byte for byte what `serde_json::to_vec` writes of
+            /// the owned item, without serde's per-field dispatch (a listing page renders 60 items
+            /// of 33 fields).
+            pub fn write_json(&self, out: &mut Vec<u8>) {
+                // Every field after a comma; the first comma becomes the opening brace.
+                let start = out.len();
+                $(
+                    out.extend_from_slice(concat!(",\"", stringify!($name), "\":").as_bytes());
+                    $crate::fields::stat_item!(@write $json, out, &self.$name);
+                )*
+                out[start] = b'{';
+                out.push(b'}');
+            }
+
+            /// The owned item.
+            pub fn to_item(&self) -> $ty {
+                $ty { $( $name: $crate::fields::stat_item!(@own $json, self.$name), )* }
+            }
+        }
 
         impl $ty {
             /// The wire names of the fields, in declaration (and export column) order.
@@ -139,21 +170,24 @@ macro_rules! stat_item {
                 }
             ),*];
 
-            /// Appends the item as compact JSON: byte for byte what `serde_json::to_vec` writes,
-            /// without serde's per-field dispatch (a listing page renders 60 items of 33 fields).
+            /// The item, borrowed.
+            pub fn view(&self) -> $view<'_> {
+                $view { $( $name: $crate::fields::stat_item!(@borrow $json, self.$name), )* }
+            }
+
+            /// Appends the item as compact JSON (see [`write_json`]($view::write_json)).
             pub fn write_json(&self, out: &mut Vec<u8>) {
-                // Every field after a comma; the first comma becomes the opening brace.
-                let start = out.len();
-                $(
-                    out.extend_from_slice(concat!(",\"", stringify!($name), "\":").as_bytes());
-                    $crate::fields::stat_item!(@write $json, out, &self.$name);
-                )*
-                out[start] = b'{';
-                out.push(b'}');
+                self.view().write_json(out);
             }
         }
     };
-    (@write string, $out:ident, $v:expr) => { $crate::fields::write_json_str($out, $v) };
+    (@view string $lt:lifetime) => { &$lt str };
+    (@view $json:ident $lt:lifetime) => { i64 };
+    (@own string, $v:expr) => { $v.to_owned() };
+    (@own $json:ident, $v:expr) => { $v };
+    (@borrow string, $v:expr) => { $v.as_str() };
+    (@borrow $json:ident, $v:expr) => { $v };
+    (@write string, $out:ident, $v:expr) => { $crate::fields::write_json_str($out, *$v) };
     (@write number, $out:ident, $v:expr) => { $out.extend_from_slice(itoa::Buffer::new().format(*$v).as_bytes()) };
     (@write int64, $out:ident, $v:expr) => {{
         $out.push(b'"');

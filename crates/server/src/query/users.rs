@@ -11,10 +11,11 @@ use adminstats_core::directory::DeptIdType;
 use adminstats_core::Day;
 use adminstats_store::UserDayFacts;
 use adminstats_wire::vocab::{SCOPE_EMPLOYEE_ID, SCOPE_USER_STATS, USER_STATS_MAX_DAYS};
-use adminstats_wire::{UserIdType, UserStatItem, UserStatsQuery};
+use adminstats_wire::{UserIdType, UserStatItem, UserStatsPage, UserStatsQuery};
 
 use super::cursor::{Cursor, UserCursor};
-use super::{date_range, geo_route, id_type, render, GeoRoute, Routed};
+use super::render::UserItemText;
+use super::{date_range, geo_route, id_type, GeoRoute, Routed};
 use crate::auth::{require_stats_access, Caller};
 use crate::page_cache::Stamp;
 use crate::page_token;
@@ -32,6 +33,25 @@ pub enum Endpoint {
     Listing,
     /// `admin_user_stats/export`: any range.
     Export,
+}
+
+/// A listing page between [`UserQuery::start_page`] and [`UserQuery::finish_page`].
+pub struct PageRows {
+    /// The page's rows, in listing order.
+    keys: Vec<(Day, u32)>,
+    /// More rows follow.
+    has_more: bool,
+    /// Each row's numbers, where the row cache had them.
+    found: Vec<Option<UserDayFacts>>,
+    /// The row cache's stamp, when the page's rows may be kept.
+    stamp: Option<Stamp>,
+}
+
+impl PageRows {
+    /// The row cache held every row: finishing the page reads nothing from the store.
+    pub fn complete(&self) -> bool {
+        self.found.iter().all(Option::is_some)
+    }
 }
 
 /// A validated `admin_user_stats` query, ready to list rows.
@@ -263,84 +283,102 @@ impl UserQuery {
         Ok(state.store.user_days(&tenant.key, &ids)?)
     }
 
-    /// The numbers of a page's `keys` through the row cache, under `stamp`: what it lacks is read
-    /// and kept, and then, when the page missed, the next [`READ_AHEAD`] rows of the query that it
-    /// lacks too are read and kept in the background (a listing walks forward).
-    fn cached_facts(
-        &self,
-        state: &AppState,
-        keys: &[(Day, u32)],
-        stamp: &Stamp,
-    ) -> Result<Vec<UserDayFacts>, ApiError> {
-        let mut found = state.rows.get(stamp, keys);
-        let missing: Vec<(Day, u32)> =
-            keys.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect();
-        if missing.is_empty() {
-            return Ok(found.into_iter().flatten().collect());
-        }
-        let facts = self.read_facts(state, &missing)?;
-        state.rows.put(stamp, &missing, &facts);
-        let mut fresh = facts.into_iter();
-        for slot in found.iter_mut().filter(|f| f.is_none()) {
-            *slot = fresh.next();
-        }
-        if let (Some(&last), Ok(runtime), Some(permit)) =
-            (keys.last(), tokio::runtime::Handle::try_current(), state.rows.read_ahead_permit())
-        {
-            let ahead = state.rows.lacking(stamp, &self.keys_after(Some(&self.cursor_of(last)), READ_AHEAD));
-            if !ahead.is_empty() {
-                let tenant = self.caller.tenant();
-                let ids: Vec<(Day, String)> =
-                    ahead.iter().map(|&(d, u)| (d, tenant.users[u as usize].open_id.clone())).collect();
-                let (st, stamp, key) = (state.clone(), stamp.clone(), tenant.key.clone());
-                runtime.spawn_blocking(move || {
-                    let _permit = permit;
-                    let ids: Vec<(Day, &str)> = ids.iter().map(|(d, o)| (*d, o.as_str())).collect();
-                    match st.store.user_days(&key, &ids) {
-                        Ok(facts) => st.rows.put(&stamp, &ahead, &facts),
-                        Err(e) => tracing::debug!(error = %e, "row cache: read ahead failed"),
-                    }
-                });
-            }
-        }
-        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
-    }
-
-    /// The items of `keys` with their numbers.
-    fn render(&self, keys: &[(Day, u32)], facts: &[UserDayFacts]) -> Vec<UserStatItem> {
-        let tenant = self.caller.tenant();
-        keys.iter()
-            .zip(facts)
-            .map(|(&(d, u), f)| render::user_item(tenant, &tenant.users[u as usize], d, f, self.user_id_type))
-            .collect()
-    }
-
-    /// One page of `page_size` rows after `after`, with the token of the next page if there is one.
-    /// `kept`: the versions the page may be kept under (its days are settled), so its rows may
-    /// come from the row cache when the store is shared.
+    /// The first half of a page: its rows, and what the row cache holds of them when `kept` (the
+    /// versions the page may be kept under, its days settled) allows it. No store read, so it runs
+    /// on the server's async threads; when [`PageRows::complete`], so can [`finish_page`].
     ///
-    /// # Errors
-    /// The store failed.
-    pub fn page(
+    /// [`finish_page`]: Self::finish_page
+    pub fn start_page(
         &self,
         state: &AppState,
         after: Option<&UserCursor>,
         page_size: usize,
         kept: Option<&Stamp>,
-    ) -> Result<(Vec<UserStatItem>, Option<String>), ApiError> {
+    ) -> PageRows {
         let mut keys = self.keys_after(after, page_size + 1);
         let has_more = keys.len() > page_size;
         keys.truncate(page_size);
-        let facts = match kept.filter(|s| state.rows.keeps(s)) {
-            Some(stamp) => self.cached_facts(state, &keys, stamp)?,
-            None => self.read_facts(state, &keys)?,
+        let stamp = kept.filter(|s| state.rows.keeps(s)).cloned();
+        let found = match &stamp {
+            Some(stamp) => state.rows.get(stamp, &keys),
+            None => vec![None; keys.len()],
         };
-        let items = self.render(&keys, &facts);
+        PageRows { keys, has_more, found, stamp }
+    }
+
+    /// The second half of a page: reads the rows the row cache lacked (and keeps them), and writes
+    /// the response body, `{"code":0,"msg":"success","data":{…}}`, with the next page's token if
+    /// there is one.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn finish_page(&self, state: &AppState, rows: PageRows) -> Result<Vec<u8>, ApiError> {
+        let PageRows { keys, has_more, mut found, stamp } = rows;
+        let missing: Vec<(Day, u32)> =
+            keys.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect();
+        if !missing.is_empty() {
+            let facts = self.read_facts(state, &missing)?;
+            if let Some(stamp) = &stamp {
+                state.rows.put(stamp, &missing, &facts);
+                self.read_ahead(state, &keys, stamp);
+            }
+            let mut fresh = facts.into_iter();
+            for slot in found.iter_mut().filter(|f| f.is_none()) {
+                *slot = fresh.next();
+            }
+        }
         let token = match keys.last() {
             Some(&k) if has_more => Some(self.cursor_of(k).sign(&state.page_key, &self.fingerprint)),
             _ => None,
         };
-        Ok((items, token))
+        let tenant = self.caller.tenant();
+        let mut text = UserItemText::default();
+        let zero = UserDayFacts::default();
+        Ok(UserStatsPage::write_success(has_more, token.as_deref(), keys.len(), |items| {
+            for (&(d, u), f) in keys.iter().zip(&found) {
+                let user = &tenant.users[u as usize];
+                items.push(&text.view(tenant, user, d, f.as_ref().unwrap_or(&zero), self.user_id_type));
+            }
+        }))
+    }
+
+    /// After a page that missed rows ending at `keys`: reads and keeps, in the background, the next
+    /// [`READ_AHEAD`] rows of the query that the row cache lacks (a listing walks forward), one
+    /// such read at a time per server.
+    fn read_ahead(&self, state: &AppState, keys: &[(Day, u32)], stamp: &Stamp) {
+        let (Some(&last), Ok(runtime), Some(permit)) =
+            (keys.last(), tokio::runtime::Handle::try_current(), state.rows.read_ahead_permit())
+        else {
+            return;
+        };
+        let ahead = state.rows.lacking(stamp, &self.keys_after(Some(&self.cursor_of(last)), READ_AHEAD));
+        if ahead.is_empty() {
+            return;
+        }
+        let tenant = self.caller.tenant();
+        let ids: Vec<(Day, String)> =
+            ahead.iter().map(|&(d, u)| (d, tenant.users[u as usize].open_id.clone())).collect();
+        let (st, stamp, key) = (state.clone(), stamp.clone(), tenant.key.clone());
+        runtime.spawn_blocking(move || {
+            let _permit = permit;
+            let ids: Vec<(Day, &str)> = ids.iter().map(|(d, o)| (*d, o.as_str())).collect();
+            match st.store.user_days(&key, &ids) {
+                Ok(facts) => st.rows.put(&stamp, &ahead, &facts),
+                Err(e) => tracing::debug!(error = %e, "row cache: read ahead failed"),
+            }
+        });
+    }
+
+    /// The items of `keys` with their numbers.
+    fn render(&self, keys: &[(Day, u32)], facts: &[UserDayFacts]) -> Vec<UserStatItem> {
+        let tenant = self.caller.tenant();
+        let mut text = UserItemText::default();
+        keys.iter()
+            .zip(facts)
+            .map(|(&(d, u), f)| {
+                text.view(tenant, &tenant.users[u as usize], d, f, self.user_id_type).to_item()
+            })
+            .collect()
     }
 
     /// Reads the `page_token` of this query.

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use adminstats_wire::vocab::{USER_STATS_DEFAULT_PAGE_SIZE, USER_STATS_MAX_PAGE_SIZE};
-use adminstats_wire::{UserStatsPage, UserStatsQuery, USER_STATS_PATH};
+use adminstats_wire::{UserStatsQuery, USER_STATS_PATH};
 
 use crate::auth::gateway;
 use crate::logid::json_bytes;
@@ -56,13 +56,17 @@ pub async fn list(
             return Ok(json_bytes(StatusCode::OK, body));
         }
     }
-    let st = state.clone();
-    let (items, page_token) =
-        tokio::task::spawn_blocking(move || query.page(&st, after.as_ref(), page_size, stamp.as_ref()))
+    // Rows all in the row cache: answered here; otherwise the store is read on a blocking thread.
+    let rows = query.start_page(&state, after.as_ref(), page_size, stamp.as_ref());
+    let body = if rows.complete() {
+        query.finish_page(&state, rows)?
+    } else {
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || query.finish_page(&st, rows))
             .await
-            .map_err(|e| ApiError::Internal(format!("query task: {e}")))??;
-    let page = UserStatsPage { has_more: page_token.is_some(), page_token, items };
-    let body = bytes::Bytes::from(page.success_json());
+            .map_err(|e| ApiError::Internal(format!("query task: {e}")))??
+    };
+    let body = bytes::Bytes::from(body);
     if let Some((key, stamp)) = kept {
         state.pages.put(key, &stamp, body.clone());
     }
