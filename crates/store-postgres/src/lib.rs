@@ -911,13 +911,14 @@ type DayMove = (DayCounters, Option<i64>);
 // key whatever the planner's statistics say (a plain join of a fresh table's stale statistics was
 // planned as a hash join over the tenant's whole `user_day`, which made ingestion quadratic).
 
-/// One batch, in the caller's transaction: the events' ids, the user-days' active bits and rows,
-/// and the days' totals, revisions and marks for the department sums. `None`: a `Late` append met
-/// the bound, and the caller rolls back and appends again `Checked`.
+/// One batch, in the caller's transaction: the events' ids, the user-days' rows, and the days'
+/// totals, revisions and marks for the department sums. `None`: a `Late` append met the bound,
+/// and the caller rolls back and appends again `Checked`.
 ///
-/// Nothing is locked for the tenant as a whole: the ids' unique key makes each event once, the
-/// bits and rows are folded in by commutative upserts (in key order, so that two batches' waits
-/// never cross), and the days' totals rows are each append's last lock, held only until commit.
+/// Nothing is locked for the tenant as a whole: the ids' unique key makes each event once, new
+/// rows are copied in and existing ones folded by a commutative upsert (each in key order, so
+/// that two batches' waits never cross), and the days' totals rows are each append's last lock,
+/// held only until commit.
 fn append(
     tx: &mut Transaction<'_>,
     prepared: &mut Prepared,
@@ -942,15 +943,26 @@ fn append(
     let mut ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let inserted: HashSet<String> = db
-        .query(
+    // New ids, as nearly all are, go in by COPY; a batch with any id taken (a retried batch, or
+    // the same ids racing on another server) is told which of its ids are new by an upsert.
+    let copied = copy_unless_taken(
+        db.tx,
+        "COPY seen_events (tenant, event_id) FROM STDIN BINARY",
+        &[Type::TEXT, Type::TEXT],
+        |w| ids.iter().try_for_each(|id| w.write(&[&tenant, id])),
+    )?;
+    let inserted: HashSet<String> = if copied {
+        ids.iter().map(|&id| id.to_owned()).collect()
+    } else {
+        db.query(
             "INSERT INTO seen_events (tenant, event_id) SELECT $1, id FROM unnest($2::text[]) AS id \
              ON CONFLICT DO NOTHING RETURNING event_id",
             &[&tenant, &ids],
         )?
         .into_iter()
         .map(|r| r.get(0))
-        .collect();
+        .collect()
+    };
     // A batch judged under another directory than the kept department sums': they are stale, and
     // the next query rebuilds them.
     db.execute("DELETE FROM dept_basis WHERE tenant = $1 AND basis <> $2", &[&tenant, &basis])?;
@@ -994,7 +1006,9 @@ fn append(
         return Ok(Some(out));
     }
 
-    // The active-day bits of the user-days (a bit already set is left alone).
+    // The active-day bits of the user-days (a bit already set is left alone). Each row is locked
+    // until commit, and a user-day's bit is set exactly when its row exists: a row returned for
+    // one bit of the batch is a user-day that has no row yet (and can have none but this batch's).
     let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for (day, open_id) in folded.keys() {
         *active.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
@@ -1002,37 +1016,62 @@ fn append(
     let o: Vec<&str> = active.keys().map(|k| k.0).collect();
     let b: Vec<i32> = active.keys().map(|k| k.1).collect();
     let bits: Vec<i64> = active.values().copied().collect();
-    db.execute(
+    let keys: Vec<(&str, i32)> = active.keys().copied().collect();
+    let mut set_now = vec![false; keys.len()];
+    for r in db.query(
         "INSERT INTO user_active (tenant, open_id, block, bits) \
          SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
          ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits \
-         WHERE user_active.bits | excluded.bits <> user_active.bits",
+         WHERE user_active.bits | excluded.bits <> user_active.bits RETURNING open_id, block",
         &[&tenant, &o, &b, &bits],
-    )?;
+    )? {
+        let key: (&str, i32) = (r.get(0), r.get(1));
+        if let Ok(n) = keys.binary_search(&key) {
+            set_now[n] = true;
+        }
+    }
+    let is_new = |day: i32, open_id: &str| {
+        keys.binary_search(&(open_id, day.div_euclid(64)))
+            .is_ok_and(|n| set_now[n] && bits[n].count_ones() == 1)
+    };
 
-    // The batch's user-days, through binary COPY into the session's staging table, then folded
-    // into their rows by one upsert: each counter as `DayCounters` folds it, the OS pairs as a
-    // sorted union.
-    {
-        let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
-        types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
-        types.push(Type::TEXT_ARRAY);
-        let sink = db.tx.copy_in(&format!(
-            "COPY staged_user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY",
-            day_columns()
-        ))?;
-        let mut writer = BinaryCopyInWriter::new(sink, &types);
-        for ((day, open_id), t) in &folded {
+    // The batch's user-days. New ones go in by COPY; the others (and all of them, if one of the
+    // new ones was taken after all) through binary COPY into the session's staging table, then
+    // folded into their rows by one upsert: each counter as `DayCounters` folds it, the OS pairs
+    // as a sorted union.
+    let (fresh, mut upsert): (Vec<_>, Vec<_>) =
+        folded.iter().partition(|((day, open_id), _)| is_new(*day, open_id));
+    let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
+    types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
+    types.push(Type::TEXT_ARRAY);
+    let write_rows = |w: &mut BinaryCopyInWriter<'_>, rows: &[(&(i32, &str), &DayTotals)]| {
+        rows.iter().try_for_each(|((day, open_id), t)| {
             let values = t.c.values();
             let pairs: Vec<&str> = t.os_pairs.iter().map(String::as_str).collect();
             let mut cells: Vec<&(dyn ToSql + Sync)> = vec![&tenant, day, open_id];
             cells.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
             cells.push(&pairs);
-            writer.write(&cells)?;
+            w.write(&cells)
+        })
+    };
+    if !fresh.is_empty() {
+        let copy =
+            format!("COPY user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY", day_columns());
+        if !copy_unless_taken(db.tx, &copy, &types, |w| write_rows(w, &fresh))? {
+            upsert.extend(fresh);
+            upsert.sort_unstable_by_key(|(k, _)| *k);
         }
-        writer.finish()?;
     }
-    db.execute(&user_day_upsert(), &[])?;
+    if !upsert.is_empty() {
+        let sink = db.tx.copy_in(&format!(
+            "COPY staged_user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY",
+            day_columns()
+        ))?;
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        write_rows(&mut writer, &upsert)?;
+        writer.finish()?;
+        db.execute(&user_day_upsert(), &[])?;
+    }
 
     // Last, the days' totals, locked until commit.
     let locked = match locked.take() {
@@ -1105,6 +1144,30 @@ fn append(
     Ok(Some(out))
 }
 
+/// Rows into a table by binary COPY (`copy`, of `types`; `write` writes the rows), inside a
+/// savepoint: `false`, with none of them kept, when a row's key is taken (a unique violation; a
+/// concurrent insert of the same key is waited for first), so that the caller can upsert instead.
+/// COPY inserts a page of rows at a time and checks each key once, where an upsert's speculative
+/// insertion probes each key twice and writes a record more per row.
+fn copy_unless_taken(
+    tx: &mut Transaction<'_>,
+    copy: &str,
+    types: &[Type],
+    write: impl FnOnce(&mut BinaryCopyInWriter<'_>) -> Result<(), postgres::Error>,
+) -> Result<bool, postgres::Error> {
+    let mut sp = tx.savepoint("copy_unless_taken")?;
+    let copied = (|| {
+        let mut writer = BinaryCopyInWriter::new(sp.copy_in(copy)?, types);
+        write(&mut writer)?;
+        writer.finish()
+    })();
+    match copied {
+        Ok(_) => sp.commit().map(|()| true),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => sp.rollback().map(|()| false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Locks the tenant's `days` (ascending) in `tenant_day`, creating the rows of new days, and
 /// reads them.
 fn lock_days(
@@ -1112,29 +1175,36 @@ fn lock_days(
     tenant: &str,
     days: &[i32],
 ) -> Result<BTreeMap<i32, LockedDay>, postgres::Error> {
-    let zeros = vec!["0"; DayCounters::LEN].join(", ");
-    db.execute(
-        &format!(
-            "INSERT INTO tenant_day (tenant, day, {}) SELECT $1, d, {zeros} FROM unnest($2::integer[]) AS d \
-             ON CONFLICT (tenant, day) DO NOTHING",
-            day_columns()
-        ),
-        &[&tenant, &days],
-    )?;
-    let rows = db.query(
-        &format!(
-            "SELECT day, revision, changed_at, {} FROM tenant_day WHERE tenant = $1 AND day = ANY($2) \
-             ORDER BY day FOR UPDATE",
-            day_columns()
-        ),
-        &[&tenant, &days],
-    )?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (r.get(0), LockedDay { revision: r.get(1), changed_at: r.get(2), totals: day_counters(r, 3) })
-        })
-        .collect())
+    let select = format!(
+        "SELECT day, revision, changed_at, {} FROM tenant_day WHERE tenant = $1 AND day = ANY($2) \
+         ORDER BY day FOR UPDATE",
+        day_columns()
+    );
+    let read = |rows: Vec<postgres::Row>| {
+        rows.iter()
+            .map(|r| {
+                (r.get(0), LockedDay { revision: r.get(1), changed_at: r.get(2), totals: day_counters(r, 3) })
+            })
+            .collect::<BTreeMap<i32, LockedDay>>()
+    };
+    let mut locked = read(db.query(&select, &[&tenant, &days])?);
+    // Days seen for the first time (rare: a tenant's first batch of a day) get their rows; the
+    // rows may appear meanwhile, and the locks are still taken in ascending order, the new days'
+    // after the others' (the same for every batch).
+    let new: Vec<i32> = days.iter().copied().filter(|d| !locked.contains_key(d)).collect();
+    if !new.is_empty() {
+        let zeros = vec!["0"; DayCounters::LEN].join(", ");
+        db.execute(
+            &format!(
+                "INSERT INTO tenant_day (tenant, day, {}) SELECT $1, d, {zeros} FROM unnest($2::integer[]) AS d \
+                 ON CONFLICT (tenant, day) DO NOTHING",
+                day_columns()
+            ),
+            &[&tenant, &new],
+        )?;
+        locked.extend(read(db.query(&select, &[&tenant, &new])?));
+    }
+    Ok(locked)
 }
 
 /// The upsert of the staged user-days into `user_day`: each counter folded as [`DayCounters`]

@@ -272,3 +272,27 @@ fn a_version_2_store_keeps_its_pairs() {
     let gone: bool = c.query_one("SELECT to_regclass('user_day_os') IS NULL", &[]).unwrap().get(0);
     assert!(gone, "user_day_os is dropped");
 }
+
+/// A batch copies the user-days its active-day bits say are new straight into `user_day`, and
+/// its event ids into `seen_events`; when a key is taken after all (here: bits that lag their rows,
+/// as a store repaired by hand could have; or a retried batch), the copy is undone and the batch
+/// folded by the upserts, counting every event once.
+#[test]
+fn a_taken_key_falls_back_to_the_upserts() {
+    let Some(db) = TestDb::new() else { return };
+    let s = PostgresStore::connect(&db.url).unwrap();
+    let day = Day::parse("2026-11-20").unwrap();
+    let sent = |n: i64| ev(&format!("e{n}"), "ou_a", day, EventKind::ImMessageSent { count: n }, n);
+    assert_eq!(s.append_events("acme", BASIS, vec![sent(1)]).unwrap().accepted, 1);
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    c.batch_execute("DELETE FROM user_active").unwrap();
+    // ou_a's day looks new, but its row is there: the copy meets it and the upsert folds.
+    let o = s.append_events("acme", BASIS, vec![sent(2), sent(1)]).unwrap();
+    assert_eq!((o.accepted, o.duplicates), (1, 1), "e1 was taken: its copy was undone, not kept twice");
+    let facts = s.user_days("acme", &[(day, "ou_a"), (day.plus(3), "ou_a")]).unwrap();
+    let c1 = &facts[0].totals.as_ref().unwrap().c;
+    assert_eq!((c1.events, c1.send_messenger_num, c1.max_ts), (2, 3, 2), "both events, folded once each");
+    assert_eq!(facts[1].last_active_ms, Some(2), "the day's bit is set again");
+    let ids: i64 = c.query_one("SELECT count(*) FROM seen_events", &[]).unwrap().get(0);
+    assert_eq!(ids, 2);
+}
