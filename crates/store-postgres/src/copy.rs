@@ -9,14 +9,15 @@
 //! counter on both sides, and the number of event ids and tokens.
 
 use std::fmt;
+use std::io::Write as _;
 use std::path::Path;
 
 use adminstats_core::metrics::{DayCounters, DeptCounts};
 use adminstats_store::{SqliteStore, Store, StoreError};
-use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use rusqlite::OpenFlags;
 
+use crate::binary::CopyData;
 use crate::{day_columns, dept_columns, pg_error, PostgresStore};
 
 /// Why a copy did not happen or did not verify.
@@ -223,8 +224,11 @@ pub fn copy_from_sqlite(dir: &Path, url: &str, progress: &dyn Fn(u64, u64)) -> R
             progress(0, total);
             let mut report = CopyReport::default();
             for Source { table, columns, types, select } in sources() {
-                let sink = tx.copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))?;
-                let mut writer = BinaryCopyInWriter::new(sink, &types);
+                let mut sink = tx.copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))?;
+                let sent = |e: std::io::Error| {
+                    CopyError::Store(StoreError::Unavailable(format!("sending the rows of {table}: {e}")))
+                };
+                let mut data = CopyData::new();
                 let mut st = src.prepare(&select)?;
                 let mut rows = st.query([])?;
                 let mut n = 0u64;
@@ -232,13 +236,19 @@ pub fn copy_from_sqlite(dir: &Path, url: &str, progress: &dyn Fn(u64, u64)) -> R
                     let cells: Vec<Box<dyn ToSql + Sync>> =
                         types.iter().enumerate().map(|(i, t)| cell(r, i, t)).collect::<Result<_, _>>()?;
                     let refs: Vec<&(dyn ToSql + Sync)> = cells.iter().map(|b| &**b).collect();
-                    writer.write(&refs)?;
+                    data.row(&types, &refs).map_err(|e| {
+                        CopyError::Store(StoreError::Backend(format!(
+                            "a row of {table} does not encode: {e}"
+                        )))
+                    })?;
                     n += 1;
                     if n.is_multiple_of(10_000) {
+                        sink.write_all(&data.split()).map_err(sent)?;
                         progress(done + n, total);
                     }
                 }
-                writer.finish()?;
+                sink.write_all(&data.finish()).map_err(sent)?;
+                sink.finish()?;
                 done += n;
                 progress(done, total);
                 match table {

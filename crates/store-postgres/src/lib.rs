@@ -26,6 +26,7 @@
 //! Every method is blocking, like the trait's; the `postgres` crate runs each connection on its
 //! own small runtime.
 
+mod binary;
 mod copy;
 
 pub use copy::{copy_from_sqlite, CopyError, CopyReport};
@@ -40,7 +41,6 @@ use adminstats_store::{
     AppendOutcome, Counted, DayRevision, DeptDay, NewEvent, Notice, RowResolver, Shared, Store, StoreError,
     StoredToken, UserDayFacts,
 };
-use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
@@ -945,23 +945,27 @@ fn append(
     ids.dedup();
     // New ids, as nearly all are, go in by COPY; a batch with any id taken (a retried batch, or
     // the same ids racing on another server) is told which of its ids are new by an upsert.
+    let rows: Vec<Vec<&(dyn ToSql + Sync)>> = ids.iter().map(|id| vec![&tenant as _, id as _]).collect();
     let copied = copy_unless_taken(
         db.tx,
         "COPY seen_events (tenant, event_id) FROM STDIN BINARY",
         &[Type::TEXT, Type::TEXT],
-        |w| ids.iter().try_for_each(|id| w.write(&[&tenant, id])),
+        &rows,
     )?;
-    let inserted: HashSet<String> = if copied {
-        ids.iter().map(|&id| id.to_owned()).collect()
+    // `None`: every id is new.
+    let inserted: Option<HashSet<String>> = if copied {
+        None
     } else {
-        db.query(
-            "INSERT INTO seen_events (tenant, event_id) SELECT $1, id FROM unnest($2::text[]) AS id \
-             ON CONFLICT DO NOTHING RETURNING event_id",
-            &[&tenant, &ids],
-        )?
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect()
+        Some(
+            db.query(
+                "INSERT INTO seen_events (tenant, event_id) SELECT $1, id FROM unnest($2::text[]) AS id \
+                 ON CONFLICT DO NOTHING RETURNING event_id",
+                &[&tenant, &ids],
+            )?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect(),
+        )
     };
     // A batch judged under another directory than the kept department sums': they are stale, and
     // the next query rebuilds them.
@@ -975,7 +979,9 @@ fn append(
     let mut running: Option<BTreeMap<i32, DayCounters>> =
         locked.as_ref().map(|l| l.iter().map(|(d, l)| (*d, l.totals)).collect());
     for (i, e) in events.iter().enumerate() {
-        if !inserted.contains(&e.event_id) || !claimed.insert(e.event_id.as_str()) {
+        if inserted.as_ref().is_some_and(|new| !new.contains(&e.event_id))
+            || !claimed.insert(e.event_id.as_str())
+        {
             out.duplicates += 1;
             continue;
         }
@@ -1039,37 +1045,44 @@ fn append(
     // new ones was taken after all) through binary COPY into the session's staging table, then
     // folded into their rows by one upsert: each counter as `DayCounters` folds it, the OS pairs
     // as a sorted union.
-    let (fresh, mut upsert): (Vec<_>, Vec<_>) =
-        folded.iter().partition(|((day, open_id), _)| is_new(*day, open_id));
     let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
     types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
     types.push(Type::TEXT_ARRAY);
-    let write_rows = |w: &mut BinaryCopyInWriter<'_>, rows: &[(&(i32, &str), &DayTotals)]| {
-        rows.iter().try_for_each(|((day, open_id), t)| {
-            let values = t.c.values();
-            let pairs: Vec<&str> = t.os_pairs.iter().map(String::as_str).collect();
-            let mut cells: Vec<&(dyn ToSql + Sync)> = vec![&tenant, day, open_id];
-            cells.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
-            cells.push(&pairs);
-            w.write(&cells)
-        })
-    };
+    // Each user-day's values, and its cells borrowing them.
+    let values: Vec<_> = folded.values().map(|t| t.c.values()).collect();
+    let pairs: Vec<Vec<&str>> =
+        folded.values().map(|t| t.os_pairs.iter().map(String::as_str).collect()).collect();
+    fn row<'a>(
+        tenant: &'a &'a str,
+        (day, open_id): &'a (i32, &'a str),
+        values: &'a [i64],
+        pairs: &'a Vec<&'a str>,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        let mut cells: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(values.len() + 4);
+        cells.extend([tenant as &(dyn ToSql + Sync), day, open_id]);
+        cells.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+        cells.push(pairs);
+        cells
+    }
+    let cells = |at: usize, key| row(&tenant, key, &values[at], &pairs[at]);
+    let (fresh, mut upsert): (Vec<_>, Vec<_>) =
+        folded.keys().enumerate().partition(|(_, (day, open_id))| is_new(*day, open_id));
     if !fresh.is_empty() {
         let copy =
             format!("COPY user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY", day_columns());
-        if !copy_unless_taken(db.tx, &copy, &types, |w| write_rows(w, &fresh))? {
+        let rows: Vec<_> = fresh.iter().map(|(at, k)| cells(*at, k)).collect();
+        if !copy_unless_taken(db.tx, &copy, &types, &rows)? {
             upsert.extend(fresh);
-            upsert.sort_unstable_by_key(|(k, _)| *k);
+            upsert.sort_unstable();
         }
     }
     if !upsert.is_empty() {
-        let sink = db.tx.copy_in(&format!(
+        let copy = format!(
             "COPY staged_user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY",
             day_columns()
-        ))?;
-        let mut writer = BinaryCopyInWriter::new(sink, &types);
-        write_rows(&mut writer, &upsert)?;
-        writer.finish()?;
+        );
+        let rows: Vec<_> = upsert.iter().map(|(at, k)| cells(*at, k)).collect();
+        binary::copy_in(db.tx, &copy, &types, &rows)?;
         db.execute(&user_day_upsert(), &[])?;
     }
 
@@ -1144,8 +1157,7 @@ fn append(
     Ok(Some(out))
 }
 
-/// Rows into a table by binary COPY (`copy`, of `types`; `write` writes the rows), inside a
-/// savepoint: `false`, with none of them kept, when a row's key is taken (a unique violation; a
+/// `rows` into a table by binary COPY (`copy`, of `types`), inside a savepoint: `false`, with none of them kept, when a row's key is taken (a unique violation; a
 /// concurrent insert of the same key is waited for first), so that the caller can upsert instead.
 /// COPY inserts a page of rows at a time and checks each key once, where an upsert's speculative
 /// insertion probes each key twice and writes a record more per row.
@@ -1153,15 +1165,10 @@ fn copy_unless_taken(
     tx: &mut Transaction<'_>,
     copy: &str,
     types: &[Type],
-    write: impl FnOnce(&mut BinaryCopyInWriter<'_>) -> Result<(), postgres::Error>,
+    rows: &[Vec<&(dyn ToSql + Sync)>],
 ) -> Result<bool, postgres::Error> {
     let mut sp = tx.savepoint("copy_unless_taken")?;
-    let copied = (|| {
-        let mut writer = BinaryCopyInWriter::new(sp.copy_in(copy)?, types);
-        write(&mut writer)?;
-        writer.finish()
-    })();
-    match copied {
+    match binary::copy_in(&mut sp, copy, types, rows) {
         Ok(_) => sp.commit().map(|()| true),
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => sp.rollback().map(|()| false),
         Err(e) => Err(e),
