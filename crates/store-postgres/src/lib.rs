@@ -1056,7 +1056,7 @@ fn append(
         tenant: &'a &'a str,
         (day, open_id): &'a (i32, &'a str),
         values: &'a [i64],
-        pairs: &'a Vec<&'a str>,
+        pairs: &'a (dyn ToSql + Sync),
     ) -> Vec<&'a (dyn ToSql + Sync)> {
         let mut cells: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(values.len() + 4);
         cells.extend([tenant as &(dyn ToSql + Sync), day, open_id]);
