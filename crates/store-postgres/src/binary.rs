@@ -93,3 +93,64 @@ pub(crate) fn copy_in(
     }
     sink.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes of `COPY … BINARY` as PostgreSQL's documentation lays them out: the header, a
+    /// row's field count, each field's length (−1 for NULL) and bytes, the trailer; and data sent
+    /// in parts is the same bytes.
+    #[test]
+    fn rows_are_copy_binary_format() {
+        let types = [Type::TEXT, Type::INT4, Type::INT8, Type::INT8, Type::TEXT_ARRAY];
+        let none: Option<i64> = None;
+        let pairs = vec!["a"];
+        let mut data = CopyData::new();
+        data.row(&types, &[&"t", &7i32, &-1i64, &none, &pairs]).unwrap();
+        let first = data.split();
+        data.row(&types, &[&"", &0i32, &0i64, &none, &Vec::<&str>::new()]).unwrap();
+        let mut all = first.to_vec();
+        all.extend_from_slice(&data.finish());
+
+        let mut want: Vec<u8> = b"PGCOPY\n\xff\r\n\0".to_vec();
+        want.extend([0, 0, 0, 0, 0, 0, 0, 0]); // flags, header extension
+        want.extend(5i16.to_be_bytes());
+        want.extend(1i32.to_be_bytes());
+        want.extend(b"t");
+        want.extend(4i32.to_be_bytes());
+        want.extend(7i32.to_be_bytes());
+        want.extend(8i32.to_be_bytes());
+        want.extend((-1i64).to_be_bytes());
+        // NULL.
+        want.extend((-1i32).to_be_bytes());
+        // A one-dimensional text array of one element: dims, no nulls, element type, length and
+        // lower bound, then the element.
+        want.extend(25i32.to_be_bytes());
+        for v in [1i32, 0, 25, 1, 1, 1] {
+            want.extend(v.to_be_bytes());
+        }
+        want.extend(b"a");
+        want.extend(5i16.to_be_bytes());
+        want.extend(0i32.to_be_bytes());
+        want.extend(4i32.to_be_bytes());
+        want.extend(0i32.to_be_bytes());
+        want.extend(8i32.to_be_bytes());
+        want.extend(0i64.to_be_bytes());
+        want.extend((-1i32).to_be_bytes());
+        // The empty array, as `postgres-types` writes it: one dimension of length 0.
+        want.extend(20i32.to_be_bytes());
+        for v in [1i32, 0, 25, 0, 1] {
+            want.extend(v.to_be_bytes());
+        }
+        want.extend((-1i16).to_be_bytes());
+        assert_eq!(all, want);
+    }
+
+    /// A value that is not of its column's type is an error, not bytes.
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused() {
+        let mut data = CopyData::new();
+        assert!(data.row(&[Type::INT4], &[&"seven"]).is_err());
+    }
+}
