@@ -1019,10 +1019,10 @@ fn append(
     for (day, open_id) in folded.keys() {
         *active.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
     }
-    let o: Vec<&str> = active.keys().map(|k| k.0).collect();
-    let b: Vec<i32> = active.keys().map(|k| k.1).collect();
-    let bits: Vec<i64> = active.values().copied().collect();
     let keys: Vec<(&str, i32)> = active.keys().copied().collect();
+    let o: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let b: Vec<i32> = keys.iter().map(|k| k.1).collect();
+    let bits: Vec<i64> = active.values().copied().collect();
     let mut set_now = vec![false; keys.len()];
     for r in db.query(
         "INSERT INTO user_active (tenant, open_id, block, bits) \
@@ -1157,8 +1157,9 @@ fn append(
     Ok(Some(out))
 }
 
-/// `rows` into a table by binary COPY (`copy`, of `types`), inside a savepoint: `false`, with none of them kept, when a row's key is taken (a unique violation; a
-/// concurrent insert of the same key is waited for first), so that the caller can upsert instead.
+/// `rows` into a table by binary COPY (`copy`, of `types`), inside a savepoint: `false`, with none
+/// of them kept, when a row's key is taken (a unique violation; a concurrent insert of the same
+/// key is waited for first), so that the caller can upsert instead.
 /// COPY inserts a page of rows at a time and checks each key once, where an upsert's speculative
 /// insertion probes each key twice and writes a record more per row.
 fn copy_unless_taken(

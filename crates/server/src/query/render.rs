@@ -6,18 +6,7 @@ use adminstats_core::directory::{Tenant, User};
 use adminstats_core::metrics::{flag, ratio2, DayCounters, DeptCounts};
 use adminstats_core::Day;
 use adminstats_store::UserDayFacts;
-use adminstats_wire::{DeptStatItem, UserIdType, UserStatItem, UserStatView};
-
-/// One user's row of one day.
-pub fn user_item(
-    tenant: &Tenant,
-    user: &User,
-    day: Day,
-    facts: &UserDayFacts,
-    id_type: UserIdType,
-) -> UserStatItem {
-    UserItemText::default().view(tenant, user, day, facts, id_type).to_item()
-}
+use adminstats_wire::{DeptStatItem, UserIdType, UserStatView};
 
 /// The text a user's row computes (dates, times, lists), kept between rows so that rendering a
 /// page allocates nothing per row: the rest of a [`UserStatView`] is borrowed from the directory.
