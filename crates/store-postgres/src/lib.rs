@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_byte_order.sql"),
     include_str!("../migrations/0003_pairs_in_rows.sql"),
     include_str!("../migrations/0004_lazy_dept_sums.sql"),
+    include_str!("../migrations/0005_pending_active_days.sql"),
 ];
 
 /// Connections kept open at most; more callers wait for one.
@@ -101,7 +102,31 @@ pub struct PostgresStore {
     pool: Mutex<Pool>,
     free: Condvar,
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What this server's appends have learnt of each tenant ([`TenantWrites`]).
+    writes: Mutex<HashMap<String, TenantWrites>>,
 }
+
+/// This server's appends to one tenant, as far as they steer the next ones (a hint: any value
+/// gives the same data).
+#[derive(Debug, Default)]
+struct TenantWrites {
+    /// Appends still to fold their user-days by the upsert without trying COPY first, since a copy
+    /// of this tenant's met a row already there.
+    skip_copies: u32,
+    /// How many appends the next copy that meets a row makes skip it (doubling to
+    /// [`MAX_COPY_BACKOFF`]; none after a copy that went in).
+    copy_backoff: u32,
+    /// Rows this server has added to `active_pending` and not folded yet.
+    unfolded: u32,
+}
+
+/// The most appends that skip COPY after one met a row already there.
+const MAX_COPY_BACKOFF: u32 = 64;
+/// Past this many unfolded `active_pending` rows of a tenant from this server (about a thousand
+/// user-days each), the append that passes it folds them all after it commits.
+const FOLD_BEHIND: u32 = 2048;
+/// A read meeting more unfolded `active_pending` rows than this has them folded first.
+const READ_PENDING_MAX: usize = 64;
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +168,7 @@ impl PostgresStore {
             pool: Mutex::new(Pool::default()),
             free: Condvar::new(),
             closed: Default::default(),
+            writes: Mutex::default(),
         };
         store.with_client(migrate)?;
         Ok(store)
@@ -435,131 +461,78 @@ impl Store for PostgresStore {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        let appended = self.write_or_abandon(|tx, prepared| {
-            append(tx, prepared, tenant, dept_basis, &events, Bound::Late)
+        let copy = self.tenant_writes(tenant, |w| {
+            let skip = w.skip_copies > 0;
+            w.skip_copies = w.skip_copies.saturating_sub(1);
+            !skip
+        });
+        let mut route = Route { copy, ..Route::default() };
+        let mut appended = self.write_or_abandon(|tx, prepared| {
+            route.reset();
+            append(tx, prepared, tenant, dept_basis, &events, Bound::Late, &mut route)
         })?;
-        if let Some(out) = appended {
-            return Ok(out);
+        if appended.is_none() {
+            // A checked append never gives up; if it did, nothing of it is committed.
+            appended = self.write_or_abandon(|tx, prepared| {
+                route.reset();
+                append(tx, prepared, tenant, dept_basis, &events, Bound::Checked, &mut route)
+            })?;
         }
-        // A checked append never gives up; if it did, nothing of it is committed.
-        self.write_or_abandon(|tx, prepared| {
-            append(tx, prepared, tenant, dept_basis, &events, Bound::Checked)
-        })?
-        .ok_or_else(|| StoreError::Backend("a checked append passed a day's bound".into()))
+        let out =
+            appended.ok_or_else(|| StoreError::Backend("a checked append passed a day's bound".into()))?;
+        let fold = self.tenant_writes(tenant, |w| {
+            if route.copied {
+                w.copy_backoff = 0;
+            } else if route.copy {
+                w.copy_backoff = (w.copy_backoff * 2).clamp(1, MAX_COPY_BACKOFF);
+                w.skip_copies = w.copy_backoff;
+            }
+            w.unfolded += u32::from(route.pending);
+            w.unfolded > FOLD_BEHIND
+        });
+        if fold {
+            // The batch is committed and counted whatever the fold does.
+            match self.fold_active(tenant, i32::MAX) {
+                Ok(n) => self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n)),
+                Err(e) => {
+                    tracing::warn!(tenant, error = %e, "could not fold active days; a later append or read will")
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn user_days(&self, tenant: &str, keys: &[(Day, &str)]) -> Result<Vec<UserDayFacts>, StoreError> {
-        let mut out = vec![UserDayFacts::default(); keys.len()];
         if keys.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
-        let days: Vec<i32> = keys.iter().map(|k| k.0.julian()).collect();
-        let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
-        self.read(|tx, prepared| {
-            let mut db = Db { tx, prepared };
-            let mut found: Vec<Option<(DayCounters, Vec<String>)>> = vec![None; keys.len()];
-            // Runs of keys of one day ascending by open_id (a listing page's): one range scan of
-            // the primary key each, bounded (past the bound, and for other keys: one probe each).
-            let mut probe: Vec<usize> = Vec::new();
-            let mut at = 0;
-            while at < keys.len() {
-                let day = keys[at].0;
-                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
-                let run_keys = &keys[at..at + run];
-                if run >= RANGE_SCAN_MIN && run_keys.windows(2).all(|w| w[0].1 < w[1].1) {
-                    let bound = (run * 4) as i64;
-                    let sql = format!(
-                        "SELECT open_id, {}, os_pairs FROM user_day WHERE tenant = $1 AND day = $2 \
-                         AND open_id BETWEEN $3 AND $4 ORDER BY open_id LIMIT $5",
-                        day_columns()
-                    );
-                    let rows =
-                        db.query(&sql, &[&tenant, &day.julian(), &run_keys[0].1, &run_keys[run - 1].1, &bound])?;
-                    let mut k = 0;
-                    for r in &rows {
-                        let open_id: &str = r.get(0);
-                        while k < run && run_keys[k].1 < open_id {
-                            k += 1;
-                        }
-                        if k < run && run_keys[k].1 == open_id {
-                            found[at + k] = Some((day_counters(r, 1), r.get(1 + DayCounters::LEN)));
+        // A read meeting many unfolded user-days has them folded first, and reads again; the
+        // days it needs are those up to its last.
+        let upto = keys.iter().map(|k| k.0.julian()).max().unwrap_or(i32::MAX);
+        let mut pending_max = Some(READ_PENDING_MAX);
+        loop {
+            match self.read_user_days(tenant, keys, pending_max)? {
+                Read::Done(out, pending) => {
+                    if pending > 0 {
+                        // The next reads need not take them again; this one has its answer.
+                        match self.fold_active(tenant, upto) {
+                            Ok(n) => {
+                                self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n))
+                            }
+                            Err(e) => {
+                                tracing::warn!(tenant, error = %e, "could not fold active days; a later read will")
+                            }
                         }
                     }
-                    if rows.len() as i64 == bound {
-                        let stop: &str = rows[rows.len() - 1].get(0);
-                        probe.extend((0..run).filter(|&k| run_keys[k].1 > stop).map(|k| at + k));
-                    }
-                } else {
-                    probe.extend(at..at + run);
+                    return Ok(out);
                 }
-                at += run;
-            }
-            if !probe.is_empty() {
-                let d: Vec<i32> = probe.iter().map(|&i| days[i]).collect();
-                let o: Vec<&str> = probe.iter().map(|&i| ids[i]).collect();
-                let rows = db.query(
-                    &format!(
-                        "SELECT k.i, {cols}, u.os_pairs FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
-                         AND u.open_id = k.open_id) u",
-                        cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
-                    ),
-                    &[&tenant, &d, &o],
-                )?;
-                for r in rows {
-                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                    found[probe[n]] = Some((day_counters(&r, 1), r.get(1 + DayCounters::LEN)));
+                Read::FoldFirst => {
+                    let n = self.fold_active(tenant, upto)?;
+                    self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n));
+                    pending_max = None;
                 }
             }
-            for (i, f) in found.into_iter().enumerate() {
-                let Some((c, pairs)) = f else { continue };
-                out[i] = UserDayFacts {
-                    last_active_ms: Some(c.max_ts),
-                    totals: Some(DayTotals { c, os_pairs: pairs.into_iter().collect() }),
-                };
-            }
-            // Users without a row that day: the latest event of their latest earlier active day,
-            // found in their active-day bits (the block of the day and the one before it with
-            // any: blocks without a day have no row).
-            let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
-            if !idle.is_empty() {
-                let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
-                let upto: Vec<i32> = idle.iter().map(|&i| days[i].div_euclid(64)).collect();
-                let rows = db.query(
-                    "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
-                     CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
-                     AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
-                    &[&tenant, &o, &upto],
-                )?;
-                // For each idle key (by its place in `idle`), the latest active day at or before its day.
-                let mut latest: Vec<Option<i32>> = vec![None; idle.len()];
-                for r in rows {
-                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                    let (block, bits): (i32, i64) = (r.get(1), r.get(2));
-                    let day = days[idle[n]];
-                    let found = (0..64).rev().map(|b| block * 64 + b).find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0);
-                    latest[n] = latest[n].max(found);
-                }
-                let found: Vec<(usize, i32)> =
-                    latest.iter().enumerate().filter_map(|(n, d)| d.map(|d| (idle[n], d))).collect();
-                if !found.is_empty() {
-                    let d: Vec<i32> = found.iter().map(|f| f.1).collect();
-                    let o: Vec<&str> = found.iter().map(|f| ids[f.0]).collect();
-                    let rows = db.query(
-                        "SELECT k.i, u.max_ts FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
-                         CROSS JOIN LATERAL (SELECT max_ts FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
-                         AND u.open_id = k.open_id) u",
-                        &[&tenant, &d, &o],
-                    )?;
-                    for r in rows {
-                        let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
-                        out[found[n].0].last_active_ms = Some(r.get(1));
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        }
     }
 
     fn dept_basis(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
@@ -718,6 +691,192 @@ enum Marked {
 }
 
 impl PostgresStore {
+    /// `f` of what this server's appends have learnt of `tenant`.
+    fn tenant_writes<T>(&self, tenant: &str, f: impl FnOnce(&mut TenantWrites) -> T) -> T {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        match writes.get_mut(tenant) {
+            Some(w) => f(w),
+            None => f(writes.entry(tenant.to_owned()).or_default()),
+        }
+    }
+
+    /// Sets the active-day bits of the user-days in the tenant's `active_pending` rows (those
+    /// with a day up to `upto`), and deletes those rows, in one transaction (rows another fold is
+    /// taking are left to it): each user's bits are set once however many batches named their
+    /// days. Streams the rows, keeping only the bits; returns how many rows it folded.
+    fn fold_active(&self, tenant: &str, upto: i32) -> Result<u32, StoreError> {
+        self.write(|tx, prepared| {
+            let taken = prepared.get(
+                tx,
+                "DELETE FROM active_pending p USING (SELECT tenant, min_day, batch FROM active_pending \
+                 WHERE tenant = $1 AND min_day <= $2 FOR UPDATE SKIP LOCKED) k \
+                 WHERE p.tenant = k.tenant AND p.min_day = k.min_day AND p.batch = k.batch \
+                 RETURNING p.open_ids, p.days",
+            )?;
+            let mut active: BTreeMap<(String, i32), i64> = BTreeMap::new();
+            let mut rows = 0u32;
+            let mut it = tx.query_raw(&taken, [&tenant as &(dyn ToSql + Sync), &upto])?;
+            while let Some(r) = it.next()? {
+                rows += 1;
+                let (open_ids, days): (Vec<&str>, Vec<i32>) = (r.get(0), r.get(1));
+                for (open_id, day) in open_ids.into_iter().zip(days) {
+                    let key = (open_id.to_owned(), day.div_euclid(64));
+                    *active.entry(key).or_default() |= 1i64 << day.rem_euclid(64);
+                }
+            }
+            drop(it);
+            let bits: BTreeMap<(&str, i32), i64> =
+                active.iter().map(|((o, b), v)| ((o.as_str(), *b), *v)).collect();
+            set_active_bits(&mut Db { tx, prepared }, tenant, &bits)?;
+            Ok(rows)
+        })
+    }
+
+    /// The facts of `keys` in one snapshot ([`Store::user_days`]); or, when a key needs its
+    /// user's active days and more than `pending_max` rows of them are not folded yet, `FoldFirst`.
+    fn read_user_days(
+        &self,
+        tenant: &str,
+        keys: &[(Day, &str)],
+        pending_max: Option<usize>,
+    ) -> Result<Read, StoreError> {
+        let mut out = vec![UserDayFacts::default(); keys.len()];
+        let days: Vec<i32> = keys.iter().map(|k| k.0.julian()).collect();
+        let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+        let mut pending = 0;
+        let fold_first = self.read(|tx, prepared| {
+            let mut db = Db { tx, prepared };
+            let mut found: Vec<Option<(DayCounters, Vec<String>)>> = vec![None; keys.len()];
+            // Runs of keys of one day ascending by open_id (a listing page's): one range scan of
+            // the primary key each, bounded (past the bound, and for other keys: one probe each).
+            let mut probe: Vec<usize> = Vec::new();
+            let mut at = 0;
+            while at < keys.len() {
+                let day = keys[at].0;
+                let run = keys[at..].iter().take_while(|k| k.0 == day).count();
+                let run_keys = &keys[at..at + run];
+                if run >= RANGE_SCAN_MIN && run_keys.windows(2).all(|w| w[0].1 < w[1].1) {
+                    let bound = (run * 4) as i64;
+                    let sql = format!(
+                        "SELECT open_id, {}, os_pairs FROM user_day WHERE tenant = $1 AND day = $2 \
+                         AND open_id BETWEEN $3 AND $4 ORDER BY open_id LIMIT $5",
+                        day_columns()
+                    );
+                    let rows =
+                        db.query(&sql, &[&tenant, &day.julian(), &run_keys[0].1, &run_keys[run - 1].1, &bound])?;
+                    let mut k = 0;
+                    for r in &rows {
+                        let open_id: &str = r.get(0);
+                        while k < run && run_keys[k].1 < open_id {
+                            k += 1;
+                        }
+                        if k < run && run_keys[k].1 == open_id {
+                            found[at + k] = Some((day_counters(r, 1), r.get(1 + DayCounters::LEN)));
+                        }
+                    }
+                    if rows.len() as i64 == bound {
+                        let stop: &str = rows[rows.len() - 1].get(0);
+                        probe.extend((0..run).filter(|&k| run_keys[k].1 > stop).map(|k| at + k));
+                    }
+                } else {
+                    probe.extend(at..at + run);
+                }
+                at += run;
+            }
+            if !probe.is_empty() {
+                let d: Vec<i32> = probe.iter().map(|&i| days[i]).collect();
+                let o: Vec<&str> = probe.iter().map(|&i| ids[i]).collect();
+                let rows = db.query(
+                    &format!(
+                        "SELECT k.i, {cols}, u.os_pairs FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                         CROSS JOIN LATERAL (SELECT * FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                         AND u.open_id = k.open_id) u",
+                        cols = DayCounters::COUNTERS.iter().map(|c| format!("u.{}", c.name)).collect::<Vec<_>>().join(", ")
+                    ),
+                    &[&tenant, &d, &o],
+                )?;
+                for r in rows {
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    found[probe[n]] = Some((day_counters(&r, 1), r.get(1 + DayCounters::LEN)));
+                }
+            }
+            for (i, f) in found.into_iter().enumerate() {
+                let Some((c, pairs)) = f else { continue };
+                out[i] = UserDayFacts {
+                    last_active_ms: Some(c.max_ts),
+                    totals: Some(DayTotals { c, os_pairs: pairs.into_iter().collect() }),
+                };
+            }
+            // Users without a row that day: the latest event of their latest earlier active day,
+            // found in their active-day bits (the block of the day and the one before it with
+            // any: blocks without a day have no row) and in the user-days not folded into them yet.
+            let idle: Vec<usize> = (0..keys.len()).filter(|&i| out[i].totals.is_none()).collect();
+            if !idle.is_empty() {
+                let upto_day = idle.iter().map(|&i| days[i]).max();
+                let limit = pending_max.map_or(i64::MAX, |m| m as i64 + 1);
+                let unfolded = db.query(
+                    "SELECT open_ids, days FROM active_pending WHERE tenant = $1 AND min_day <= $2 LIMIT $3",
+                    &[&tenant, &upto_day, &limit],
+                )?;
+                if pending_max.is_some_and(|m| unfolded.len() > m) {
+                    return Ok(true);
+                }
+                pending = unfolded.len();
+                let o: Vec<&str> = idle.iter().map(|&i| ids[i]).collect();
+                let upto: Vec<i32> = idle.iter().map(|&i| days[i].div_euclid(64)).collect();
+                let rows = db.query(
+                    "SELECT k.i, a.block, a.bits FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS k(open_id, upto, i) \
+                     CROSS JOIN LATERAL (SELECT block, bits FROM user_active a WHERE a.tenant = $1 \
+                     AND a.open_id = k.open_id AND a.block <= k.upto ORDER BY block DESC LIMIT 2) a",
+                    &[&tenant, &o, &upto],
+                )?;
+                // For each idle key (by its place in `idle`), the latest active day at or before its day.
+                let mut latest: Vec<Option<i32>> = vec![None; idle.len()];
+                for r in rows {
+                    let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                    let (block, bits): (i32, i64) = (r.get(1), r.get(2));
+                    let day = days[idle[n]];
+                    let found = (0..64).rev().map(|b| block * 64 + b).find(|&d| d <= day && bits & (1i64 << (d - block * 64)) != 0);
+                    latest[n] = latest[n].max(found);
+                }
+                if !unfolded.is_empty() {
+                    let mut of_user: HashMap<&str, Vec<usize>> = HashMap::new();
+                    for (n, &i) in idle.iter().enumerate() {
+                        of_user.entry(ids[i]).or_default().push(n);
+                    }
+                    for r in &unfolded {
+                        let (open_ids, active): (Vec<&str>, Vec<i32>) = (r.get(0), r.get(1));
+                        for (open_id, day) in open_ids.into_iter().zip(active) {
+                            for &n in of_user.get(open_id).into_iter().flatten() {
+                                if day <= days[idle[n]] {
+                                    latest[n] = latest[n].max(Some(day));
+                                }
+                            }
+                        }
+                    }
+                }
+                let found: Vec<(usize, i32)> =
+                    latest.iter().enumerate().filter_map(|(n, d)| d.map(|d| (idle[n], d))).collect();
+                if !found.is_empty() {
+                    let d: Vec<i32> = found.iter().map(|f| f.1).collect();
+                    let o: Vec<&str> = found.iter().map(|f| ids[f.0]).collect();
+                    let rows = db.query(
+                        "SELECT k.i, u.max_ts FROM unnest($2::integer[], $3::text[]) WITH ORDINALITY AS k(day, open_id, i) \
+                         CROSS JOIN LATERAL (SELECT max_ts FROM user_day u WHERE u.tenant = $1 AND u.day = k.day \
+                         AND u.open_id = k.open_id) u",
+                        &[&tenant, &d, &o],
+                    )?;
+                    for r in rows {
+                        let n = usize::try_from(r.get::<_, i64>(0) - 1).unwrap_or(0);
+                        out[found[n].0].last_active_ms = Some(r.get(1));
+                    }
+                }
+            }
+            Ok(false)
+        })?;
+        Ok(if fold_first { Read::FoldFirst } else { Read::Done(out, pending) })
+    }
+
     fn read_dept_days(
         &self,
         tenant: &str,
@@ -883,6 +1042,32 @@ fn day_revision(r: &postgres::Row) -> DayRevision {
     }
 }
 
+/// What a read of user-days came to.
+enum Read {
+    /// The facts, and how many unfolded `active_pending` rows the read took in.
+    Done(Vec<UserDayFacts>, usize),
+    /// Too many unfolded rows: fold them, then read.
+    FoldFirst,
+}
+
+/// How an append writes its user-days, and what came of it.
+#[derive(Debug, Default)]
+struct Route {
+    /// Try COPY first.
+    copy: bool,
+    /// The COPY went in (every user-day was new).
+    copied: bool,
+    /// The batch created user-days, and a row of `active_pending` with them.
+    pending: bool,
+}
+
+impl Route {
+    /// Before each attempt of the transaction: nothing came of it yet.
+    fn reset(&mut self) {
+        (self.copied, self.pending) = (false, false);
+    }
+}
+
 /// How an append meets the bound on a day's sums ([`DAY_SUM_MAX`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bound {
@@ -926,6 +1111,7 @@ fn append(
     basis: i64,
     events: &[NewEvent],
     bound: Bound,
+    route: &mut Route,
 ) -> Result<Option<AppendOutcome>, postgres::Error> {
     let mut db = Db { tx, prepared };
     let mut locked = match bound {
@@ -1012,42 +1198,16 @@ fn append(
         return Ok(Some(out));
     }
 
-    // The active-day bits of the user-days (a bit already set is left alone). Each row is locked
-    // until commit, and a user-day's bit is set exactly when its row exists: a row returned for
-    // one bit of the batch is a user-day that has no row yet (and can have none but this batch's).
-    let mut active: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for (day, open_id) in folded.keys() {
-        *active.entry((open_id, day.div_euclid(64))).or_default() |= 1i64 << day.rem_euclid(64);
-    }
-    let keys: Vec<(&str, i32)> = active.keys().copied().collect();
-    let o: Vec<&str> = keys.iter().map(|k| k.0).collect();
-    let b: Vec<i32> = keys.iter().map(|k| k.1).collect();
-    let bits: Vec<i64> = active.values().copied().collect();
-    let mut set_now = vec![false; keys.len()];
-    for r in db.query(
-        "INSERT INTO user_active (tenant, open_id, block, bits) \
-         SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
-         ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits \
-         WHERE user_active.bits | excluded.bits <> user_active.bits RETURNING open_id, block",
-        &[&tenant, &o, &b, &bits],
-    )? {
-        let key: (&str, i32) = (r.get(0), r.get(1));
-        if let Ok(n) = keys.binary_search(&key) {
-            set_now[n] = true;
-        }
-    }
-    let is_new = |day: i32, open_id: &str| {
-        keys.binary_search(&(open_id, day.div_euclid(64)))
-            .is_ok_and(|n| set_now[n] && bits[n].count_ones() == 1)
-    };
-
-    // The batch's user-days. New ones go in by COPY; the others (and all of them, if one of the
-    // new ones was taken after all) through binary COPY into the session's staging table, then
-    // folded into their rows by one upsert: each counter as `DayCounters` folds it, the OS pairs
-    // as a sorted union.
+    // The batch's user-days, ascending. All go in by COPY (each a new row, as they are where the
+    // events of a day come in once per user), unless this tenant's last copies met rows already
+    // there: then, or when this one does (it is undone), they go through binary COPY into the
+    // session's staging table and are folded into their rows by one upsert, each counter as
+    // `DayCounters` folds it and the OS pairs as a sorted union; the upsert says which rows it
+    // created.
     let mut types = vec![Type::TEXT, Type::INT4, Type::TEXT];
     types.extend(std::iter::repeat_n(Type::INT8, DayCounters::LEN));
     types.push(Type::TEXT_ARRAY);
+    let keys: Vec<(i32, &str)> = folded.keys().copied().collect();
     // Each user-day's values, and its cells borrowing them.
     let values: Vec<_> = folded.values().map(|t| t.c.values()).collect();
     let pairs: Vec<Vec<&str>> =
@@ -1064,26 +1224,37 @@ fn append(
         cells.push(pairs);
         cells
     }
-    let cells = |at: usize, key| row(&tenant, key, &values[at], &pairs[at]);
-    let (fresh, mut upsert): (Vec<_>, Vec<_>) =
-        folded.keys().enumerate().partition(|(_, (day, open_id))| is_new(*day, open_id));
-    if !fresh.is_empty() {
-        let copy =
-            format!("COPY user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY", day_columns());
-        let rows: Vec<_> = fresh.iter().map(|(at, k)| cells(*at, k)).collect();
-        if !copy_unless_taken(db.tx, &copy, &types, &rows)? {
-            upsert.extend(fresh);
-            upsert.sort_unstable();
+    let rows: Vec<_> =
+        keys.iter().enumerate().map(|(at, k)| row(&tenant, k, &values[at], &pairs[at])).collect();
+    let columns = format!("(tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY", day_columns());
+    if route.copy {
+        route.copied = copy_unless_taken(db.tx, &format!("COPY user_day {columns}"), &types, &rows)?;
+    }
+    // The user-days this batch created.
+    let mut created: Vec<(i32, &str)> = Vec::new();
+    if route.copied {
+        created = keys;
+    } else {
+        binary::copy_in(db.tx, &format!("COPY staged_user_day {columns}"), &types, &rows)?;
+        for r in db.query(&user_day_upsert(), &[])? {
+            if r.get::<_, bool>(2) {
+                let (day, open_id): (i32, &str) = (r.get(0), r.get(1));
+                if let Ok(n) = keys.binary_search(&(day, open_id)) {
+                    created.push(keys[n]);
+                }
+            }
         }
     }
-    if !upsert.is_empty() {
-        let copy = format!(
-            "COPY staged_user_day (tenant, day, open_id, {}, os_pairs) FROM STDIN BINARY",
-            day_columns()
-        );
-        let rows: Vec<_> = upsert.iter().map(|(at, k)| cells(*at, k)).collect();
-        binary::copy_in(db.tx, &copy, &types, &rows)?;
-        db.execute(&user_day_upsert(), &[])?;
+    // Their active-day bits are set later, many batches' at once (`fold_active`).
+    if !created.is_empty() {
+        let min_day = created.iter().map(|k| k.0).min();
+        let days: Vec<i32> = created.iter().map(|k| k.0).collect();
+        let open_ids: Vec<&str> = created.iter().map(|k| k.1).collect();
+        db.execute(
+            "INSERT INTO active_pending (tenant, min_day, open_ids, days) VALUES ($1, $2, $3, $4)",
+            &[&tenant, &min_day, &open_ids, &days],
+        )?;
+        route.pending = true;
     }
 
     // Last, the days' totals, locked until commit.
@@ -1157,6 +1328,30 @@ fn append(
     Ok(Some(out))
 }
 
+/// ORs `bits` into the tenant's active-day bits (`user_active`), each `(open_id, block)`'s row,
+/// in key order (so that two folds' row locks never wait on each other in a cycle); a bit already
+/// set is left alone.
+fn set_active_bits(
+    db: &mut Db<'_, '_>,
+    tenant: &str,
+    bits: &BTreeMap<(&str, i32), i64>,
+) -> Result<(), postgres::Error> {
+    let keys: Vec<&(&str, i32)> = bits.keys().collect();
+    let values: Vec<i64> = bits.values().copied().collect();
+    for (keys, values) in keys.chunks(10_000).zip(values.chunks(10_000)) {
+        let o: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let b: Vec<i32> = keys.iter().map(|k| k.1).collect();
+        db.execute(
+            "INSERT INTO user_active (tenant, open_id, block, bits) \
+             SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
+             ON CONFLICT (tenant, open_id, block) DO UPDATE SET bits = user_active.bits | excluded.bits \
+             WHERE user_active.bits | excluded.bits <> user_active.bits",
+            &[&tenant, &o, &b, &values],
+        )?;
+    }
+    Ok(())
+}
+
 /// `rows` into a table by binary COPY (`copy`, of `types`), inside a savepoint: `false`, with none
 /// of them kept, when a row's key is taken (a unique violation; a concurrent insert of the same
 /// key is waited for first), so that the caller can upsert instead.
@@ -1216,7 +1411,9 @@ fn lock_days(
 }
 
 /// The upsert of the staged user-days into `user_day`: each counter folded as [`DayCounters`]
-/// declares, the OS pairs as a sorted union.
+/// declares, the OS pairs as a sorted union. Returns each row's key, and whether the upsert
+/// created it: a row it inserted has no `xmax`; a row it updated carries the upsert's row lock
+/// there.
 fn user_day_upsert() -> String {
     let cols = day_columns();
     let fold = DayCounters::COUNTERS
@@ -1234,7 +1431,8 @@ fn user_day_upsert() -> String {
          ON CONFLICT (tenant, day, open_id) DO UPDATE SET {fold}, \
          os_pairs = CASE WHEN excluded.os_pairs <@ user_day.os_pairs THEN user_day.os_pairs \
          ELSE ARRAY(SELECT p FROM unnest(user_day.os_pairs || excluded.os_pairs) AS p \
-         GROUP BY p ORDER BY p COLLATE \"C\") END"
+         GROUP BY p ORDER BY p COLLATE \"C\") END \
+         RETURNING day, open_id, xmax = 0"
     )
 }
 

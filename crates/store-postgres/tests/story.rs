@@ -268,31 +268,130 @@ fn a_version_2_store_keeps_its_pairs() {
     assert!(pairs(1).is_empty());
     assert_eq!(facts[1].last_active_ms, Some(1_762_000_000_001));
     let version: i32 = c.query_one("SELECT version FROM adminstats_schema", &[]).unwrap().get(0);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let gone: bool = c.query_one("SELECT to_regclass('user_day_os') IS NULL", &[]).unwrap().get(0);
     assert!(gone, "user_day_os is dropped");
 }
 
-/// A batch copies the user-days its active-day bits say are new straight into `user_day`, and
-/// its event ids into `seen_events`; when a key is taken after all (here: bits that lag their rows,
-/// as a store repaired by hand could have; or a retried batch), the copy is undone and the batch
-/// folded by the upserts, counting every event once.
+/// A batch copies its user-days straight into `user_day`, and its event ids into `seen_events`;
+/// when a key is taken after all (a row an earlier batch created, or a retried batch), the copy is
+/// undone and the batch folded by the upserts, counting every event once. The upserts say which
+/// rows they created, and only those wait in `active_pending` for their active-day bits.
 #[test]
 fn a_taken_key_falls_back_to_the_upserts() {
     let Some(db) = TestDb::new() else { return };
     let s = PostgresStore::connect(&db.url).unwrap();
     let day = Day::parse("2026-11-20").unwrap();
-    let sent = |n: i64| ev(&format!("e{n}"), "ou_a", day, EventKind::ImMessageSent { count: n }, n);
-    assert_eq!(s.append_events("acme", BASIS, vec![sent(1)]).unwrap().accepted, 1);
+    let sent = |n: i64, user: &str| ev(&format!("e{n}"), user, day, EventKind::ImMessageSent { count: n }, n);
     let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
-    c.batch_execute("DELETE FROM user_active").unwrap();
-    // ou_a's day looks new, but its row is there: the copy meets it and the upsert folds.
-    let o = s.append_events("acme", BASIS, vec![sent(2), sent(1)]).unwrap();
+    let mut count =
+        |table: &str| -> i64 { c.query_one(&format!("SELECT count(*) FROM {table}"), &[]).unwrap().get(0) };
+    assert_eq!(s.append_events("acme", BASIS, vec![sent(1, "ou_a")]).unwrap().accepted, 1);
+    assert_eq!((count("active_pending"), count("user_active")), (1, 0), "the new user-day waits for its bit");
+    // ou_a's day has its row: the copy meets it and is undone, and the upsert folds the batch.
+    let o = s.append_events("acme", BASIS, vec![sent(2, "ou_a"), sent(1, "ou_a")]).unwrap();
     assert_eq!((o.accepted, o.duplicates), (1, 1), "e1 was taken: its copy was undone, not kept twice");
-    let facts = s.user_days("acme", &[(day, "ou_a"), (day.plus(3), "ou_a")]).unwrap();
+    assert_eq!(count("active_pending"), 1, "the upsert created no user-day");
+    // The next batch goes by the upsert straight away; the user-day it creates, it says so.
+    assert_eq!(s.append_events("acme", BASIS, vec![sent(3, "ou_b")]).unwrap().accepted, 1);
+    assert_eq!(count("active_pending"), 2);
+    let facts = s.user_days("acme", &[(day, "ou_a"), (day.plus(3), "ou_a"), (day.plus(3), "ou_b")]).unwrap();
     let c1 = &facts[0].totals.as_ref().unwrap().c;
     assert_eq!((c1.events, c1.send_messenger_num, c1.max_ts), (2, 3, 2), "both events, folded once each");
-    assert_eq!(facts[1].last_active_ms, Some(2), "the day's bit is set again");
-    let ids: i64 = c.query_one("SELECT count(*) FROM seen_events", &[]).unwrap().get(0);
-    assert_eq!(ids, 2);
+    assert_eq!((facts[1].last_active_ms, facts[2].last_active_ms), (Some(2), Some(3)));
+    assert_eq!((count("active_pending"), count("user_active")), (0, 2), "the read folded the bits");
+    assert_eq!(count("seen_events"), 3);
+    let again = s.user_days("acme", &[(day.plus(3), "ou_a"), (day.plus(3), "ou_b")]).unwrap();
+    assert_eq!((again[0].last_active_ms, again[1].last_active_ms), (Some(2), Some(3)), "from the bits");
+}
+
+/// The user-days a batch creates get their active-day bits later, many batches' at a time: a read
+/// takes the bits and the unfolded rows together (only those of its days), folding them after; a
+/// read meeting many folds them first; appends fold them once many have gathered. Whenever the
+/// folds run, every read answers as if each batch had set its bits itself.
+#[test]
+fn active_days_are_folded_later_and_read_as_if_set_at_once() {
+    let Some(db) = TestDb::new() else { return };
+    let s = PostgresStore::connect(&db.url).unwrap();
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let pending = |c: &mut postgres::Client| -> i64 {
+        c.query_one("SELECT count(*) FROM active_pending", &[]).unwrap().get(0)
+    };
+    let day0 = Day::parse("2026-01-01").unwrap();
+    let active =
+        |n: i64, user: &str| ev(&format!("a{n}"), user, day0.plus(n as i32), EventKind::ImActive, 1000 + n);
+    // 100 batches, each one new user-day of ou_a (days 0 to 99; two blocks of 64 days).
+    for n in 0..100 {
+        assert_eq!(s.append_events("acme", BASIS, vec![active(n, "ou_a")]).unwrap().accepted, 1);
+    }
+    assert_eq!(pending(&mut c), 100);
+    // Day 10 needs only the rows of days up to it: few, taken in and folded after.
+    let f = s.user_days("acme", &[(day0.plus(10), "ou_b"), (day0.plus(10), "ou_a")]).unwrap();
+    assert_eq!((f[0].last_active_ms, f[1].last_active_ms), (None, Some(1010)));
+    assert_eq!(pending(&mut c), 89, "days 0 to 10 folded");
+    let f = s.user_days("acme", &[(day0.plus(30), "ou_a")]).unwrap();
+    assert_eq!(f[0].last_active_ms, Some(1030));
+    // An idle day after them all: more unfolded rows than a read takes in, folded first.
+    let f = s.user_days("acme", &[(day0.plus(200), "ou_a"), (day0.plus(63), "ou_a")]).unwrap();
+    assert_eq!((f[0].last_active_ms, f[1].last_active_ms), (Some(1099), Some(1063)));
+    assert_eq!(pending(&mut c), 0);
+    let bits: Vec<(i32, i64)> = c
+        .query("SELECT block, bits FROM user_active WHERE open_id = 'ou_a' ORDER BY block", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let days: Vec<i32> = bits
+        .iter()
+        .flat_map(|&(block, bits)| {
+            (0..64).filter(move |b| bits & (1i64 << b) != 0).map(move |b| block * 64 + b)
+        })
+        .collect();
+    assert_eq!(days, (0..100).map(|n| day0.plus(n).julian()).collect::<Vec<_>>(), "each day's bit, once");
+    // Appends fold once many rows have gathered (one per batch here), without a read.
+    for n in 0..2100 {
+        let e = ev(&format!("b{n}"), &format!("ou_{n}"), day0.plus(300), EventKind::ImActive, 5000);
+        s.append_events("acme", BASIS, vec![e]).unwrap();
+    }
+    let left = pending(&mut c);
+    assert!(left < 100, "folded by an append: {left} rows left");
+}
+
+/// Reads on one server while another appends new user-days: each read sees every batch
+/// acknowledged before it began, whatever the folds (of both servers) have done meanwhile.
+#[test]
+fn reads_see_every_acknowledged_active_day_while_folds_run() {
+    let Some(db) = TestDb::new() else { return };
+    let a = Arc::new(PostgresStore::connect(&db.url).unwrap());
+    let b = Arc::new(PostgresStore::connect(&db.url).unwrap());
+    let day0 = Day::parse("2026-03-01").unwrap();
+    let acked = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let writer = {
+        let (a, acked) = (a.clone(), acked.clone());
+        std::thread::spawn(move || {
+            for n in 1..=300i64 {
+                let e = ev(&format!("w{n}"), "ou_w", day0.plus(n as i32), EventKind::ImActive, n);
+                a.append_events("acme", BASIS, vec![e]).unwrap();
+                acked.store(n, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let mut reads = 0;
+    loop {
+        let before = acked.load(std::sync::atomic::Ordering::SeqCst);
+        let f = b.user_days("acme", &[(day0.plus(400), "ou_w")]).unwrap();
+        // The latest event up to day 400 of ou_w: at least the last acknowledged one (each batch
+        // a later day, all before 400).
+        assert!(
+            f[0].last_active_ms.unwrap_or(0) >= before,
+            "read {reads}: {:?} < {before}",
+            f[0].last_active_ms
+        );
+        reads += 1;
+        if before == 300 {
+            break;
+        }
+    }
+    writer.join().unwrap();
+    assert!(reads > 1);
 }
