@@ -705,7 +705,8 @@ impl PostgresStore {
     /// taking are left to it): each user's bits are set once however many batches named their
     /// days. Streams the rows, keeping only the bits; returns how many rows it folded.
     fn fold_active(&self, tenant: &str, upto: i32) -> Result<u32, StoreError> {
-        self.write(|tx, prepared| {
+        let t0 = std::time::Instant::now();
+        let folded = self.write(|tx, prepared| {
             let taken = prepared.get(
                 tx,
                 "DELETE FROM active_pending p USING (SELECT tenant, min_day, batch FROM active_pending \
@@ -728,8 +729,14 @@ impl PostgresStore {
             let bits: BTreeMap<(&str, i32), i64> =
                 active.iter().map(|((o, b), v)| ((o.as_str(), *b), *v)).collect();
             set_active_bits(&mut Db { tx, prepared }, tenant, &bits)?;
-            Ok(rows)
-        })
+            Ok((rows, bits.len()))
+        });
+        let (rows, bits) = folded?;
+        if rows > 0 {
+            let ms = t0.elapsed().as_millis() as u64;
+            tracing::info!(tenant, rows, users_blocks = bits, ms, "folded active days");
+        }
+        Ok(rows)
     }
 
     /// The facts of `keys` in one snapshot ([`Store::user_days`]); or, when a key needs its
