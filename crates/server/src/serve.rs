@@ -37,8 +37,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ServerError {
     #[error("directory {path}: {msg}")]
     Directory { path: String, msg: String },
-    #[error("store {path}: {source}")]
-    Store { path: String, source: StoreError },
+    // The store's error is in the message, not a `source`: `{:#}` would say it twice.
+    #[error("store {path}: {error}")]
+    Store { path: String, error: StoreError },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -84,7 +85,7 @@ impl Server {
             Some(u) => adminstats_store_postgres::redacted(u),
             None => data.display().to_string(),
         };
-        let store_err = |source| ServerError::Store { path: spath.clone(), source };
+        let store_err = |error| ServerError::Store { path: spath.clone(), error };
         let now = wall.now_ms();
         let (store, tokens, page_key) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let store: Arc<dyn Store> = match url {

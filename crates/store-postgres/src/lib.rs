@@ -527,8 +527,14 @@ impl Store for PostgresStore {
                     return Ok(out);
                 }
                 Read::FoldFirst => {
-                    let n = self.fold_active(tenant, upto)?;
-                    self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n));
+                    // Failing that (a full disk), the read takes them all in: slower, the same answer.
+                    match self.fold_active(tenant, upto) {
+                        Ok(n) => self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n)),
+                        Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(tenant, error = %e, "could not fold active days before a read")
+                        }
+                    }
                     pending_max = None;
                 }
             }
