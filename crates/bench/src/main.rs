@@ -365,10 +365,23 @@ async fn pg_new_rows(
     let (mut child, base) =
         start_server_with(&server.bin, &server.dir_path, &store, server.now, &server.log_level, &log)?;
     eprintln!("bench: new rows into PostgreSQL ({lines} events)");
+    // Both this and the baseline below start with no dirty pages of earlier phases to write out.
+    psql(admin, "CHECKPOINT")?;
     let t0 = Instant::now();
     let accepted =
         ingest(&client, &base, &tenant.ingest_token, Arc::new(batches), args.new_rows_connections).await?;
     let new_secs = t0.elapsed().as_secs_f64();
+    // The machine's speed this hour, for the figure above: plain COPY of the same number of rows.
+    let reference = {
+        let users = main_tenant_users(&serde_json::from_str(&demo.directory_json)?)?;
+        let (admin, days) = (admin.to_owned(), args.days);
+        tokio::task::spawn_blocking(move || copy_reference(&admin, &users, days)).await??
+    };
+    let rate = lines as f64 / new_secs;
+    println!(
+        "pg copy ref  plain COPY of committed 1000-row batches into an indexed table (user_day's rows and key, one connection): {reference:.0} rows/s; the new rows are {:.0}% of it (the issue's 100,000 against its 137,000: 73%)",
+        100.0 * rate / reference
+    );
     // The batches marked every day they touched: the first department query of those days has
     // their sums recomputed, the next one reads them.
     let token = tenant_token(&client, &base, &tenant.apps[0]).await?;
@@ -410,6 +423,48 @@ async fn pg_new_rows(
         bail!("new rows over PostgreSQL: accepted {accepted} of {lines} events");
     }
     Ok((lines, new_secs))
+}
+
+/// Rows/s of plain `COPY … FROM STDIN` of one row per user-day (day by day, as the new rows go
+/// in) in committed 1,000-row batches, from one `psql`, into a table of `user_day`'s columns and
+/// primary key in a database of its own: what this machine's PostgreSQL does in this hour with
+/// the least work per row, the baseline of the new-rows figure.
+fn copy_reference(admin: &str, users: &[String], days: u32) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let db = BenchDb::create(admin, "copy_ref")?;
+    psql(admin, "CHECKPOINT")?;
+    let counters = vec!["0"; 22].join(",");
+    psql(
+        &db.url,
+        &format!(
+            "CREATE TABLE copy_ref (tenant text COLLATE \"C\" NOT NULL, day integer NOT NULL, \
+             open_id text COLLATE \"C\" NOT NULL, {} , os_pairs text[] NOT NULL, PRIMARY KEY (tenant, day, open_id))",
+            (0..23).map(|i| format!("c{i} bigint NOT NULL")).collect::<Vec<_>>().join(", ")
+        ),
+    )?;
+    let mut child = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", &db.url, "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let mut stdin = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().context("psql's stdin")?);
+    let t0 = Instant::now();
+    let mut rows = 0usize;
+    for day in 0..days {
+        for batch in users.chunks(1000) {
+            writeln!(stdin, "COPY copy_ref FROM STDIN (FORMAT csv);")?;
+            for open_id in batch {
+                writeln!(stdin, "ref,{},{open_id},2,{counters},{{}}", 2_460_000 + day)?;
+            }
+            writeln!(stdin, "\\.")?;
+            rows += batch.len();
+        }
+    }
+    drop(stdin);
+    if !child.wait()?.success() {
+        bail!("psql COPY of the reference rows failed");
+    }
+    Ok(rows as f64 / t0.elapsed().as_secs_f64())
 }
 
 /// Paged listings of `page_size=60` from `clients` concurrent clients for `seconds`, each request

@@ -720,20 +720,31 @@ impl PostgresStore {
                  WHERE p.tenant = k.tenant AND p.min_day = k.min_day AND p.batch = k.batch \
                  RETURNING p.open_ids, p.days",
             )?;
-            let mut active: BTreeMap<(String, i32), i64> = BTreeMap::new();
+            // Each user's (block, bits): a user is looked up by `&str`, and owned once.
+            let mut active: HashMap<String, Vec<(i32, i64)>> = HashMap::new();
             let mut rows = 0u32;
             let mut it = tx.query_raw(&taken, [&tenant as &(dyn ToSql + Sync), &upto])?;
             while let Some(r) = it.next()? {
                 rows += 1;
                 let (open_ids, days): (Vec<&str>, Vec<i32>) = (r.get(0), r.get(1));
                 for (open_id, day) in open_ids.into_iter().zip(days) {
-                    let key = (open_id.to_owned(), day.div_euclid(64));
-                    *active.entry(key).or_default() |= 1i64 << day.rem_euclid(64);
+                    let blocks = match active.get_mut(open_id) {
+                        Some(b) => b,
+                        None => active.entry(open_id.to_owned()).or_default(),
+                    };
+                    let (block, bit) = (day.div_euclid(64), 1i64 << day.rem_euclid(64));
+                    match blocks.iter_mut().find(|b| b.0 == block) {
+                        Some(b) => b.1 |= bit,
+                        None => blocks.push((block, bit)),
+                    }
                 }
             }
             drop(it);
-            let bits: BTreeMap<(&str, i32), i64> =
-                active.iter().map(|((o, b), v)| ((o.as_str(), *b), *v)).collect();
+            let mut bits: Vec<((&str, i32), i64)> = active
+                .iter()
+                .flat_map(|(o, blocks)| blocks.iter().map(move |&(b, v)| ((o.as_str(), b), v)))
+                .collect();
+            bits.sort_unstable();
             set_active_bits(&mut Db { tx, prepared }, tenant, &bits)?;
             Ok((rows, bits.len()))
         });
@@ -1341,19 +1352,18 @@ fn append(
     Ok(Some(out))
 }
 
-/// ORs `bits` into the tenant's active-day bits (`user_active`), each `(open_id, block)`'s row,
-/// in key order (so that two folds' row locks never wait on each other in a cycle); a bit already
-/// set is left alone.
+/// ORs `bits` (ascending by key, each key once) into the tenant's active-day bits
+/// (`user_active`), each `(open_id, block)`'s row, in key order (so that two folds' row locks
+/// never wait on each other in a cycle); a bit already set is left alone.
 fn set_active_bits(
     db: &mut Db<'_, '_>,
     tenant: &str,
-    bits: &BTreeMap<(&str, i32), i64>,
+    bits: &[((&str, i32), i64)],
 ) -> Result<(), postgres::Error> {
-    let keys: Vec<&(&str, i32)> = bits.keys().collect();
-    let values: Vec<i64> = bits.values().copied().collect();
-    for (keys, values) in keys.chunks(10_000).zip(values.chunks(10_000)) {
-        let o: Vec<&str> = keys.iter().map(|k| k.0).collect();
-        let b: Vec<i32> = keys.iter().map(|k| k.1).collect();
+    for chunk in bits.chunks(10_000) {
+        let o: Vec<&str> = chunk.iter().map(|k| k.0 .0).collect();
+        let b: Vec<i32> = chunk.iter().map(|k| k.0 .1).collect();
+        let values: Vec<i64> = chunk.iter().map(|k| k.1).collect();
         db.execute(
             "INSERT INTO user_active (tenant, open_id, block, bits) \
              SELECT $1, o, b, bits FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS k(o, b, bits) \
