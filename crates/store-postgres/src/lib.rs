@@ -492,11 +492,8 @@ impl Store for PostgresStore {
         });
         if fold {
             // The batch is committed and counted whatever the fold does.
-            match self.fold_active(tenant, i32::MAX) {
-                Ok(n) => self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n)),
-                Err(e) => {
-                    tracing::warn!(tenant, error = %e, "could not fold active days; a later append or read will")
-                }
+            if let Err(e) = self.fold_active(tenant, i32::MAX) {
+                tracing::warn!(tenant, error = %e, "could not fold active days; a later append or read will");
             }
         }
         Ok(out)
@@ -515,13 +512,8 @@ impl Store for PostgresStore {
                 Read::Done(out, pending) => {
                     if pending > 0 {
                         // The next reads need not take them again; this one has its answer.
-                        match self.fold_active(tenant, upto) {
-                            Ok(n) => {
-                                self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n))
-                            }
-                            Err(e) => {
-                                tracing::warn!(tenant, error = %e, "could not fold active days; a later read will")
-                            }
+                        if let Err(e) = self.fold_active(tenant, upto) {
+                            tracing::warn!(tenant, error = %e, "could not fold active days; a later read will");
                         }
                     }
                     return Ok(out);
@@ -529,7 +521,7 @@ impl Store for PostgresStore {
                 Read::FoldFirst => {
                     // Failing that (a full disk), the read takes them all in: slower, the same answer.
                     match self.fold_active(tenant, upto) {
-                        Ok(n) => self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(n)),
+                        Ok(()) => {}
                         Err(e @ StoreError::Unavailable(_)) => return Err(e),
                         Err(e) => {
                             tracing::warn!(tenant, error = %e, "could not fold active days before a read")
@@ -709,8 +701,9 @@ impl PostgresStore {
     /// Sets the active-day bits of the user-days in the tenant's `active_pending` rows (those
     /// with a day up to `upto`), and deletes those rows, in one transaction (rows another fold is
     /// taking are left to it): each user's bits are set once however many batches named their
-    /// days. Streams the rows, keeping only the bits; returns how many rows it folded.
-    fn fold_active(&self, tenant: &str, upto: i32) -> Result<u32, StoreError> {
+    /// days. Streams the rows, keeping only the bits; this server counts them as folded
+    /// (`TenantWrites::unfolded`), whichever server wrote them.
+    fn fold_active(&self, tenant: &str, upto: i32) -> Result<(), StoreError> {
         let t0 = std::time::Instant::now();
         let folded = self.write(|tx, prepared| {
             let taken = prepared.get(
@@ -749,11 +742,12 @@ impl PostgresStore {
             Ok((rows, bits.len()))
         });
         let (rows, bits) = folded?;
+        self.tenant_writes(tenant, |w| w.unfolded = w.unfolded.saturating_sub(rows));
         if rows > 0 {
             let ms = t0.elapsed().as_millis() as u64;
             tracing::info!(tenant, rows, users_blocks = bits, ms, "folded active days");
         }
-        Ok(rows)
+        Ok(())
     }
 
     /// The facts of `keys` in one snapshot ([`Store::user_days`]); or, when a key needs its
